@@ -1,0 +1,5 @@
+"""Importing this module registers every built-in model, data set, loss and objective."""
+
+import pixelsmith.data  # noqa: F401
+import pixelsmith.models  # noqa: F401
+import pixelsmith.objectives  # noqa: F401

@@ -1,0 +1,49 @@
+"""The fixed config sections. Model and objective sections are per-component dataclasses
+found through the registries (``model.name`` picks the model's own Config class)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def choice(default, *choices, help: str = ""):
+    """A field whose value must be one of ``choices`` (checked by the strict loader)."""
+    return field(default=default, metadata={"choices": choices, "help": help})
+
+
+@dataclass
+class DataConfig:
+    name: str = "digits"  # a registered data set: digits, mnist, fashion-mnist, cifar10, ...
+    root: str | None = None  # folder holding the data set (torchvision layout) or the images
+    download: bool = False  # let torchvision download MNIST/Fashion-MNIST/CIFAR-10 into root
+    split: str = choice("train", "train", "test", help="which split of a standard data set")
+    img_size: int = 32  # images are resized to img_size x img_size
+    img_channels: int = 1  # 1 = gray, 3 = RGB; sources are converted to this
+    labels: bool = False  # image-folder: use subfolder names as class labels
+    max_images: int | None = None  # keep only the first N images (quick experiments)
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 2000  # optimisation steps (one step = every phase of the objective once)
+    batch_size: int = 64
+    seed: int = 0
+    device: str = "auto"  # auto (cuda if available), cpu, cuda, cuda:N
+    precision: str = choice("auto", "auto", "bf16", "fp32", help="auto: bf16 on CUDA, fp32 on CPU")
+    channels_last: bool = False  # memory format for conv nets on GPU
+    ema_decay: float = 0.0  # 0 disables the EMA copy of the sampled network
+    ema_start: int = 0  # steps during which the EMA copies the weights instead of averaging
+    log_every: int = 50  # steps between metrics.jsonl / TensorBoard scalar rows
+    sample_every: int = 500  # steps between sample grids (0 = only at the end)
+    num_samples: int = 64  # images in each sample grid (fixed noise)
+    checkpoint_every: int = 1000  # steps between checkpoints (0 = only at the end)
+    progress: bool = True  # rich progress bar
+
+
+@dataclass
+class Config:
+    model: Any  # the registered model's Config dataclass
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    objective: Any = None  # the registered objective's Config dataclass
