@@ -1,0 +1,3 @@
+from pixelsmith.training.trainer import Trainer, train
+
+__all__ = ["Trainer", "train"]

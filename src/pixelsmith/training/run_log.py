@@ -1,0 +1,59 @@
+"""What a run writes as it goes: metrics.jsonl, TensorBoard scalars and images, PNG grids."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+from torchvision.utils import make_grid, save_image
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] floats -> uint8 [0, 255], the way images leave the models."""
+    return images.detach().float().add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)
+
+
+def save_grid(images: torch.Tensor, path: Path, nrow: int | None = None) -> None:
+    """Write images in [-1, 1] as one PNG grid."""
+    nrow = nrow or max(1, int(len(images) ** 0.5))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_image(to_uint8(images).float().div(255), path, nrow=nrow, padding=2, pad_value=1.0)
+
+
+class RunLog:
+    def __init__(self, run_dir: Path, enabled: bool = True):
+        self.run_dir, self.enabled = run_dir, enabled
+        self.jsonl = run_dir / "metrics.jsonl"
+        self._tb = None
+        self.t0 = time.time()
+
+    @property
+    def tb(self):
+        if self._tb is None and self.enabled:
+            from torch.utils.tensorboard import SummaryWriter  # slow import: only when used
+
+            self._tb = SummaryWriter(str(self.run_dir / "tensorboard"))
+        return self._tb
+
+    def scalars(self, step: int, values: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        for k, v in values.items():
+            self.tb.add_scalar(k, v, step)
+        row = {"step": step, "time": round(time.time() - self.t0, 3), **values}
+        with self.jsonl.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+
+    def grid(self, step: int, images: torch.Tensor, tag: str = "samples") -> Path:
+        path = self.run_dir / tag / f"step_{step:07d}.png"
+        if self.enabled:
+            save_grid(images, path)
+            nrow = max(1, int(len(images) ** 0.5))
+            self.tb.add_image(tag, make_grid(to_uint8(images.cpu()), nrow=nrow), step)
+        return path
+
+    def close(self) -> None:
+        if self._tb is not None:
+            self._tb.close()

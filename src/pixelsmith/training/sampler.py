@@ -1,0 +1,41 @@
+"""Batches sliced from a data set that lives whole on the training device."""
+
+from __future__ import annotations
+
+import torch
+
+from pixelsmith.data.base import ImageData
+from pixelsmith.objectives import Batch
+
+
+class DeviceBatches:
+    """Shuffled epochs without replacement; the permutation comes from its own generator,
+    so its state (and so the exact batch sequence) is saved in checkpoints."""
+
+    def __init__(self, data: ImageData, batch_size: int, seed: int, device: torch.device,
+                 channels_last: bool = False):
+        self.images = data.images.to(device)  # (N, C, H, W) uint8
+        self.labels = None if data.labels is None else data.labels.to(device)
+        self.batch_size, self.device = batch_size, device
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.gen = torch.Generator().manual_seed(seed)
+        self.order = torch.empty(0, dtype=torch.long)  # indices still to visit (CPU)
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def next(self) -> Batch:
+        while self.order.numel() < self.batch_size:  # also covers sets smaller than a batch
+            self.order = torch.cat([self.order, torch.randperm(len(self), generator=self.gen)])
+        idx, self.order = self.order[: self.batch_size], self.order[self.batch_size :]
+        idx = idx.to(self.device, non_blocking=True)
+        x = self.images[idx].float().div_(127.5).sub_(1.0)  # uint8 -> [-1, 1]
+        x = x.contiguous(memory_format=self.memory_format)
+        return Batch(x=x, c=None if self.labels is None else self.labels[idx])
+
+    def state_dict(self) -> dict:
+        return {"gen": self.gen.get_state(), "order": self.order.clone()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.gen.set_state(state["gen"])
+        self.order = state["order"].clone()

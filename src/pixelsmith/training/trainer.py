@@ -1,0 +1,277 @@
+"""The one training loop. It runs the phases an objective declares and owns everything
+around them: device, precision, EMA, logging, sample grids, checkpoints, exact resume."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+import pixelsmith
+from pixelsmith.config import Config, config_from_dict, config_to_dict, save_config
+from pixelsmith.data.base import load_dataset
+from pixelsmith.errors import PixelsmithError
+from pixelsmith.models import build_model
+from pixelsmith.objectives import DataInfo, Objective
+from pixelsmith.registry import OBJECTIVES
+from pixelsmith.training.checkpoint import Checkpoint, load_checkpoint, load_nets, save_checkpoint
+from pixelsmith.training.ema import EMA
+from pixelsmith.training.progress import TrainProgress
+from pixelsmith.training.run_log import RunLog, save_grid
+
+EVENTS = ("on_step_end", "on_log", "on_sample", "on_checkpoint", "on_train_end")
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise PixelsmithError(f"train.device is '{name}' but no CUDA device is available")
+    return device
+
+
+class Trainer:
+    def __init__(self, cfg: Config, run_dir: str | Path, *, resume: Checkpoint | None = None):
+        self.cfg, self.run_dir = cfg, Path(run_dir)
+        t = cfg.train
+        if t.steps < 0 or t.batch_size < 1:
+            raise PixelsmithError("train.steps must be >= 0 and train.batch_size >= 1")
+        torch.manual_seed(t.seed)
+        self.device = resolve_device(t.device)
+        self.bf16 = t.precision == "bf16" or (t.precision == "auto" and self.device.type == "cuda")
+
+        data = load_dataset(cfg.data)
+        if len(data) == 0:
+            raise PixelsmithError(f"data set '{cfg.data.name}' has no images")
+        self.data_source = data.source
+        self.class_names = data.class_names
+        self.info = DataInfo(cfg.data.img_size, cfg.data.img_channels, data.num_classes)
+        self.nets = build_model(cfg.model, img_size=self.info.img_size,
+                                img_channels=self.info.img_channels,
+                                num_classes=self.info.num_classes).to(self.device)
+        if t.channels_last:
+            self.nets.to(memory_format=torch.channels_last)
+        self.objective: Objective = OBJECTIVES.get(cfg.objective.name)(
+            cfg.objective, self.nets, self.info, self.device)
+        self.phases = self.objective.phases()
+        from pixelsmith.training.sampler import DeviceBatches
+
+        self.batches = DeviceBatches(data, t.batch_size, t.seed + 1, self.device, t.channels_last)
+        sample_net = self.nets[self.objective.sample_module]
+        self.ema = EMA(sample_net, t.ema_decay, t.ema_start) if t.ema_decay > 0 else None
+        # fixed inputs for the sample grids, from their own generator: same grid every time
+        self.fixed_inputs = self.objective.sample_inputs(
+            t.num_samples, torch.Generator().manual_seed(t.seed + 2), self._grid_labels())
+        self.step, self.images_seen = 0, 0
+        self.callbacks: dict[str, list[Callable]] = defaultdict(list)
+        self.log = RunLog(self.run_dir)
+        self._sums: dict[str, torch.Tensor] = {}
+        self._count = 0
+        self._stop = False
+        if resume is not None:
+            self._load(resume)
+
+    # ----------------------------------------------------------------- public
+    @classmethod
+    def resume(cls, run_dir: str | Path, overrides: list[str] = ()) -> Trainer:
+        """Continue a run from its last checkpoint (``--set`` may extend ``train.steps``)."""
+        from pixelsmith.config import apply_overrides
+
+        ckpt = load_checkpoint(run_dir)
+        cfg = config_from_dict(apply_overrides(ckpt.config, list(overrides)))
+        return cls(cfg, Path(run_dir), resume=ckpt)
+
+    def add_callback(self, event: str, fn: Callable[[Trainer], None]) -> None:
+        if event not in EVENTS:
+            raise ValueError(f"unknown event {event!r}; one of {EVENTS}")
+        self.callbacks[event].append(fn)
+
+    def fit(self) -> Trainer:
+        t = self.cfg.train
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(self.cfg, self.run_dir / "config.yaml")
+        if self.step == 0:
+            save_grid(self.batches.next().x[: t.num_samples], self.run_dir / "reals.png")
+        for net in self.nets.values():
+            net.train()
+        restore = self._catch_interrupt()
+        progress = TrainProgress(t.steps, self.step, enabled=t.progress)
+        t_last, img_last = time.perf_counter(), self.images_seen
+        try:
+            with progress:
+                while self.step < t.steps and not self._stop:
+                    self._train_step()
+                    self.step += 1
+                    progress.advance()
+                    self._fire("on_step_end")
+                    if self.step % t.log_every == 0 or self.step == t.steps:
+                        now = time.perf_counter()
+                        rate = (self.images_seen - img_last) / max(now - t_last, 1e-9)
+                        t_last, img_last = now, self.images_seen
+                        values = self._flush_losses() | {"train/img_per_s": rate}
+                        self.log.scalars(self.step, values)
+                        progress.show(values)
+                        self._fire("on_log")
+                    if t.sample_every and self.step % t.sample_every == 0:
+                        self.sample_grid()
+                    if t.checkpoint_every and self.step % t.checkpoint_every == 0:
+                        self.save()
+        finally:
+            restore()
+        if self._stop:
+            self.save()
+            progress.console.print(
+                f"stopped at step {self.step}; checkpoint saved. "
+                f"Resume with: pixelsmith train --resume {self.run_dir}")
+        else:
+            if not t.sample_every or self.step % t.sample_every:
+                self.sample_grid()
+            if not t.checkpoint_every or self.step % t.checkpoint_every:
+                self.save()
+            from pixelsmith.training.plots import plot_curves
+
+            plot_curves(self.run_dir / "metrics.jsonl", self.run_dir / "loss_curves.png")
+        self._fire("on_train_end")
+        self.log.close()
+        return self
+
+    @torch.no_grad()
+    def sample_grid(self) -> Path:
+        net = self.sampling_net()
+        was_training = net.training
+        net.eval()
+        images = self.objective.sample(net, self.fixed_inputs)
+        net.train(was_training)
+        path = self.log.grid(self.step, images)
+        self._fire("on_sample")
+        return path
+
+    def sampling_net(self) -> torch.nn.Module:
+        return self.ema.net if self.ema is not None else self.nets[self.objective.sample_module]
+
+    def save(self) -> Path:
+        path = save_checkpoint(
+            self.run_dir / "checkpoints", self.step, nets=dict(self.nets.items()),
+            ema=None if self.ema is None else self.ema.net,
+            ema_name=self.objective.sample_module, train_state=self._train_state(),
+            meta=self._meta())
+        self._fire("on_checkpoint")
+        return path
+
+    # ---------------------------------------------------------------- internals
+    def _train_step(self) -> None:
+        for phase in self.phases:
+            if self.step % phase.interval:
+                continue
+            for name, net in self.nets.items():
+                net.requires_grad_(name in phase.modules)
+            for _ in range(phase.repeats):
+                batch = self.batches.next()
+                self.images_seen += batch.x.shape[0]
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+                    losses = phase.loss(batch)
+                phase.optimizer.zero_grad(set_to_none=True)
+                losses["loss"].backward()
+                phase.optimizer.step()
+                self._accumulate(phase.name, losses)
+        for net in self.nets.values():
+            net.requires_grad_(True)
+        self._count += 1
+        if self.ema is not None:
+            self.ema.update(self.nets[self.objective.sample_module], self.step)
+
+    def _accumulate(self, phase: str, losses: dict[str, torch.Tensor]) -> None:
+        # summed on the device: no host synchronisation until the next log row
+        for k, v in losses.items():
+            key = f"{phase}/{k}"
+            v = v.detach().float()
+            self._sums[key] = self._sums[key] + v if key in self._sums else v
+
+    def _flush_losses(self) -> dict[str, float]:
+        if not self._sums:
+            return {}
+        keys = list(self._sums)
+        means = (torch.stack([self._sums[k] for k in keys]) / self._count).tolist()
+        bad = [k for k, v in zip(keys, means) if v != v or abs(v) == float("inf")]
+        self._sums, self._count = {}, 0
+        if bad:
+            raise PixelsmithError(
+                f"loss {bad[0]} became NaN/inf before step {self.step}; the last checkpoint "
+                f"in {self.run_dir / 'checkpoints'} is intact (try a lower learning rate)")
+        return dict(zip(keys, means))
+
+    def _fire(self, event: str) -> None:
+        for fn in self.callbacks[event]:
+            fn(self)
+
+    def _catch_interrupt(self) -> Callable[[], None]:
+        """First Ctrl-C finishes the current step, saves and stops; a second one aborts."""
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        previous = signal.getsignal(signal.SIGINT)
+
+        def handler(signum, frame):
+            if self._stop:
+                raise KeyboardInterrupt
+            self._stop = True
+
+        signal.signal(signal.SIGINT, handler)
+        return lambda: signal.signal(signal.SIGINT, previous)
+
+    def _train_state(self) -> dict:
+        rng = {"torch": torch.get_rng_state(), "batches": self.batches.state_dict()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {
+            "optimizers": {p.name: p.optimizer.state_dict() for p in self.phases},
+            "rng": rng,
+            "counters": {"step": self.step, "images_seen": self.images_seen},
+        }
+
+    def _meta(self) -> dict:
+        return {
+            "images_seen": self.images_seen,
+            "config": config_to_dict(self.cfg),
+            "family": self.cfg.model.family,
+            "sample_module": self.objective.sample_module,
+            "data": {"source": self.data_source, "num_classes": self.info.num_classes,
+                     "class_names": self.class_names},
+            "versions": {"pixelsmith": pixelsmith.__version__, "torch": torch.__version__},
+        }
+
+    def _load(self, ckpt: Checkpoint) -> None:
+        load_nets(dict(self.nets.items()), ckpt.model, ckpt.path)
+        if self.ema is not None:
+            if ckpt.ema is None:  # EMA switched on at resume: start it from the weights
+                self.ema.net.load_state_dict(self.nets[self.objective.sample_module].state_dict())
+            else:
+                load_nets({self.objective.sample_module: self.ema.net}, ckpt.ema, ckpt.path)
+        state = ckpt.train_state()
+        for phase in self.phases:
+            if phase.name not in state["optimizers"]:
+                raise PixelsmithError(f"{ckpt.path}: no optimizer state for phase '{phase.name}'")
+            phase.optimizer.load_state_dict(state["optimizers"][phase.name])
+        torch.set_rng_state(state["rng"]["torch"])
+        if "cuda" in state["rng"] and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
+        self.batches.load_state_dict(state["rng"]["batches"])
+        self.step = state["counters"]["step"]
+        self.images_seen = state["counters"]["images_seen"]
+
+    def _grid_labels(self) -> torch.Tensor | None:
+        if not self.info.num_classes:
+            return None
+        # one row per class when the model is conditional
+        n = self.cfg.train.num_samples
+        return torch.arange(n) % self.info.num_classes
+
+
+def train(cfg: Config, run_dir: str | Path) -> Trainer:
+    """Train ``cfg`` into ``run_dir``; the Python twin of ``pixelsmith train``."""
+    return Trainer(cfg, run_dir).fit()
