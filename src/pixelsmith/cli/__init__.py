@@ -1,0 +1,38 @@
+"""The ``pixelsmith`` command: thin commands that parse, then call the library."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from pixelsmith.cli import list_cmd, sample_cmd, train_cmd
+from pixelsmith.errors import PixelsmithError
+
+app = typer.Typer(
+    name="pixelsmith", no_args_is_help=True, add_completion=False,
+    help="Make images and mend them: train generators and restorers, sample, evaluate.",
+)
+app.command("train")(train_cmd.train)
+app.command("sample")(sample_cmd.sample)
+app.command("list")(list_cmd.list_components)
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except PixelsmithError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        print("aborted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as e:  # click's usage errors carry their own exit code and message
+        import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        if isinstance(e, click.exceptions.Exit):
+            sys.exit(e.exit_code)
+        raise
