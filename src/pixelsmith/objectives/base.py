@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from pixelsmith.errors import PixelsmithError
+
 
 @dataclass
 class Batch:
@@ -57,6 +59,28 @@ class Objective:
     def sample(self, net: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         """Images in [-1, 1], (N, C, H, W), from the sampling network ``net``."""
         raise NotImplementedError
+
+    @torch.no_grad()
+    def encode(self, net: nn.Module, x: torch.Tensor,
+               labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Inputs for ``sample`` that reproduce images ``x`` (models with an encoder only)."""
+        raise PixelsmithError(f"model '{self.cfg.name}' has no encoder, so it cannot encode images")
+
+    def interpolate_inputs(self, a: dict[str, torch.Tensor], b: dict[str, torch.Tensor],
+                           t: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Inputs between ``a`` (t=0) and ``b`` (t=1) for each t in ``t`` (shape (T,)),
+        from single-item input dicts. Default: spherical interpolation of ``z``; other
+        entries (labels) are taken from ``a``."""
+        za, zb = a["z"].flatten(), b["z"].flatten()
+        cos = torch.dot(za, zb) / (za.norm() * zb.norm()).clamp_min(1e-12)
+        omega = torch.arccos(cos.clamp(-1, 1))
+        tt = t[:, None]
+        if omega.abs() < 1e-4:  # nearly parallel: slerp degenerates to lerp
+            z = (1 - tt) * za + tt * zb
+        else:
+            z = (torch.sin((1 - tt) * omega) * za + torch.sin(tt * omega) * zb) / torch.sin(omega)
+        out = {k: v.expand(len(t), *v.shape[1:]) for k, v in a.items() if k != "z"}
+        return {"z": z.view(len(t), *a["z"].shape[1:]), **out}
 
 
 def adam(params, *, lr: float, betas: tuple[float, float], device: torch.device):
