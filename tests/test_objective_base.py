@@ -18,11 +18,12 @@ def objective():
 
 
 def test_slerp_hits_endpoints_and_follows_the_great_circle(objective):
-    a, b = {"z": torch.tensor([[1.0, 0.0]])}, {"z": torch.tensor([[0.0, 2.0]])}
+    a, b = {"z": torch.tensor([[1.0, 0.0]])}, {"z": torch.tensor([[0.0, 1.0]])}
     z = objective.interpolate_inputs(a, b, torch.tensor([0.0, 0.5, 1.0]))["z"]
     assert torch.allclose(z[0], a["z"][0]) and torch.allclose(z[2], b["z"][0], atol=1e-6)
-    # halfway between perpendicular vectors: at 45 degrees, norm between the two norms
+    # halfway between perpendicular unit vectors: at 45 degrees and still of norm 1
     assert math.isclose(math.atan2(z[1, 1], z[1, 0]), math.pi / 4, rel_tol=1e-5)
+    assert math.isclose(z[1].norm().item(), 1.0, rel_tol=1e-5)
 
 
 def test_gan_has_no_encoder(objective):
