@@ -38,8 +38,9 @@ class GanObjective(Objective):
             Phase("d", ("discriminator",), adam(d.parameters(), lr=cfg.lr_d, betas=cfg.betas,
                                                 device=self.device),
                   self.d_step, repeats=cfg.n_critic),
+            # G only needs the batch size (and labels): it reuses D's last batch
             Phase("g", ("generator",), adam(g.parameters(), lr=cfg.lr_g, betas=cfg.betas,
-                                            device=self.device), self.g_step),
+                                            device=self.device), self.g_step, fresh_batch=False),
         ]
 
     def _z(self, n: int) -> torch.Tensor:

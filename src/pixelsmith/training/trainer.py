@@ -166,14 +166,16 @@ class Trainer:
 
     # ---------------------------------------------------------------- internals
     def _train_step(self) -> None:
+        batch = None
         for phase in self.phases:
             if self.step % phase.interval:
                 continue
             for name, net in self.nets.items():
                 net.requires_grad_(name in phase.modules)
             for _ in range(phase.repeats):
-                batch = self.batches.next()
-                self.images_seen += batch.x.shape[0]
+                if phase.fresh_batch or batch is None:
+                    batch = self.batches.next()
+                    self.images_seen += batch.x.shape[0]  # real images drawn: img/s
                 with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
                     losses = phase.loss(batch)
                 phase.optimizer.zero_grad(set_to_none=True)
