@@ -30,6 +30,7 @@ class Phase:
     loss: Callable[[Batch], dict[str, torch.Tensor]]  # must hold "loss"; others are logged
     repeats: int = 1  # consecutive runs per step, each on a fresh batch (n_critic)
     interval: int = 1  # run only on steps divisible by this
+    after_step: Callable[[], None] | None = None  # run after each optimizer step (e.g. clipping)
 
 
 @dataclass

@@ -179,6 +179,8 @@ class Trainer:
                 phase.optimizer.zero_grad(set_to_none=True)
                 losses["loss"].backward()
                 phase.optimizer.step()
+                if phase.after_step is not None:
+                    phase.after_step()
                 self._accumulate(phase.name, losses)
         for net in self.nets.values():
             net.requires_grad_(True)
