@@ -44,6 +44,7 @@ class Objective:
     """Base class: subclasses set ``sample_module`` and implement ``phases`` and ``sample``."""
 
     sample_module: str = ""  # the network that makes images; the EMA follows it
+    sample_classes: int = 0  # > 0: sample_inputs takes class labels in 0..sample_classes-1
 
     def __init__(self, cfg, nets: nn.ModuleDict, info: DataInfo, device: torch.device):
         self.cfg, self.nets, self.info, self.device = cfg, nets, info, device

@@ -46,6 +46,7 @@ class GanObjective(Objective):
         self.d_classes = getattr(d, "num_classes", 0)  # D takes labels
         self.aux_classes = getattr(d, "aux_classes", 0)  # D returns class logits (ACGAN)
         self.num_classes = max(self.g_classes, self.d_classes, self.aux_classes)
+        self.sample_classes = self.g_classes
         for key in ("n_critic",):
             if getattr(cfg, key) < 1:
                 raise PixelsmithError(f"objective.{key} must be >= 1, got {getattr(cfg, key)}")
@@ -132,6 +133,10 @@ class GanObjective(Objective):
         if labels.min() < 0 or labels.max() >= self.g_classes:
             raise PixelsmithError(f"class labels must be in 0..{self.g_classes - 1}")
         return {"z": z, "c": labels}
+
+    def encode(self, net, x, labels=None):
+        raise PixelsmithError("a GAN has no encoder, so it cannot start from images "
+                              "(--between needs a model that encodes, such as a VAE)")
 
     @torch.no_grad()
     def sample(self, net, inputs):
