@@ -2,6 +2,7 @@ import math
 
 import torch
 
+import pixelsmith.components  # noqa: F401  (fills the registries)
 from pixelsmith.registry import GAN_LOSSES
 
 
@@ -33,3 +34,29 @@ def test_minimax_generator_loss_is_log_one_minus_d():
     fake = torch.tensor([0.3, -2.0])
     want = torch.log(1 - torch.sigmoid(fake)).mean()
     assert torch.allclose(GAN_LOSSES.get("minimax")().g_loss(fake), want, atol=1e-6)
+
+
+REAL, FAKE = torch.tensor([2.0, -0.5, 0.25]), torch.tensor([0.5, -3.0, 1.5])
+
+
+def test_hinge_against_hand_values():
+    loss = GAN_LOSSES.get("hinge")()
+    # D: mean(max(0, 1 - r)) + mean(max(0, 1 + f)) = (0 + 1.5 + 0.75)/3 + (1.5 + 0 + 2.5)/3
+    assert math.isclose(loss.d_loss(REAL, FAKE).item(), 2.25 / 3 + 4.0 / 3, rel_tol=1e-6)
+    assert math.isclose(loss.g_loss(FAKE).item(), -(0.5 - 3.0 + 1.5) / 3, rel_tol=1e-6)
+
+
+def test_wasserstein_against_hand_values():
+    loss = GAN_LOSSES.get("wasserstein")()
+    # D: mean(f) - mean(r) = (-1/3) - (1.75/3)
+    assert math.isclose(loss.d_loss(REAL, FAKE).item(), -1 / 3 - 1.75 / 3, rel_tol=1e-6)
+    assert math.isclose(loss.g_loss(FAKE).item(), 1 / 3, rel_tol=1e-6)
+
+
+def test_least_squares_against_hand_values():
+    loss = GAN_LOSSES.get("least-squares")()
+    # D: 1/2 mean((r-1)^2) + 1/2 mean(f^2) = 1/2 (1 + 2.25 + 0.5625)/3 + 1/2 (0.25 + 9 + 2.25)/3
+    want_d = 0.5 * 3.8125 / 3 + 0.5 * 11.5 / 3
+    # G: 1/2 mean((f-1)^2) = 1/2 (0.25 + 16 + 0.25)/3
+    assert math.isclose(loss.d_loss(REAL, FAKE).item(), want_d, rel_tol=1e-6)
+    assert math.isclose(loss.g_loss(FAKE).item(), 0.5 * 16.5 / 3, rel_tol=1e-6)

@@ -105,3 +105,21 @@ def test_nan_loss_stops_with_clear_error(tmp_path):
         trainer.nets["discriminator"].head.weight.fill_(float("nan"))
     with pytest.raises(PixelsmithError, match="became NaN/inf before step 1"):
         trainer.fit()
+
+
+def test_nan_weights_are_never_checkpointed(tmp_path):
+    from pixelsmith.errors import PixelsmithError
+
+    run = tmp_path / "run"
+    # logs rarely, checkpoints every step: the save itself must refuse NaN weights
+    Trainer(tiny_config("train.steps=2", "train.log_every=100", "train.checkpoint_every=1"),
+            run).fit()
+    good = load_checkpoint(run)
+    trainer = Trainer.resume(run, ["train.steps=4"])
+    with torch.no_grad():
+        trainer.nets["generator"].project.weight.fill_(float("nan"))
+    with pytest.raises(PixelsmithError, match="weights of 'generator' became NaN/inf by step 3"):
+        trainer.fit()
+    after = load_checkpoint(run)
+    assert after.path == good.path and after.meta["step"] == 2
+    assert all(torch.isfinite(v).all() for v in after.model.values() if v.is_floating_point())

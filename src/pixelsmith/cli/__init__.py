@@ -6,7 +6,14 @@ import sys
 
 import typer
 
-from pixelsmith.cli import list_cmd, reconstruct_cmd, sample_cmd, train_cmd
+from pixelsmith.cli import (
+    export_cmd,
+    interpolate_cmd,
+    list_cmd,
+    reconstruct_cmd,
+    sample_cmd,
+    train_cmd,
+)
 from pixelsmith.errors import PixelsmithError
 
 app = typer.Typer(
@@ -15,6 +22,8 @@ app = typer.Typer(
 )
 app.command("train")(train_cmd.train)
 app.command("sample")(sample_cmd.sample)
+app.command("interpolate")(interpolate_cmd.interpolate)
+app.command("export")(export_cmd.export)
 app.command("list")(list_cmd.list_components)
 app.command("reconstruct")(reconstruct_cmd.reconstruct)
 

@@ -7,17 +7,25 @@ import typer
 
 def sample(
     run: Path = typer.Argument(..., help="run folder or checkpoint folder"),
-    num: int = typer.Option(64, "--num", "-n", help="how many images"),
+    num: int = typer.Option(64, "--num", "-n", help="how many images (per class with --per-class)"),
     out: Path = typer.Option(Path("samples.png"), "--out", "-o",
                              help="a .png path writes one grid; any other path a folder of PNGs"),
     seed: int = typer.Option(0, "--seed", help="same seed, same images"),
+    class_index: int = typer.Option(None, "--class", help="conditional models: only this class"),
+    per_class: bool = typer.Option(False, "--per-class",
+                                   help="conditional models: one row of --num images per class"),
     no_ema: bool = typer.Option(False, "--no-ema", help="use the raw weights, not the EMA copy"),
     device: str = typer.Option("auto", "--device"),
 ) -> None:
     """Generate images from a trained generator."""
-    from pixelsmith.sampling import generate, load_model, write_images
+    from pixelsmith.sampling import class_labels, generate, load_model, per_class_grid, write_images
 
     model = load_model(run, device=device, use_ema=not no_ema)
-    path = write_images(generate(model, num, seed=seed), out)
+    if per_class:
+        images = per_class_grid(model, num, seed=seed)
+        path = write_images(images, out, nrow=num)
+    else:
+        images = generate(model, num, seed=seed, labels=class_labels(model, num, class_index))
+        path = write_images(images, out)
     ema = ", EMA weights" if model.used_ema else ""
-    typer.echo(f"wrote {num} images to {path} (from {model.path}{ema})")
+    typer.echo(f"wrote {len(images)} images to {path} (from {model.path}{ema})")

@@ -31,6 +31,7 @@ class Phase:
     repeats: int = 1  # consecutive runs per step, each on a fresh batch (n_critic)
     interval: int = 1  # run only on steps divisible by this
     fresh_batch: bool = True  # False: reuse the previous phase's batch (only its size/labels)
+    after_step: Callable[[], None] | None = None  # run after each optimizer step (e.g. clipping)
 
 
 @dataclass
@@ -44,6 +45,7 @@ class Objective:
     """Base class: subclasses set ``sample_module`` and implement ``phases`` and ``sample``."""
 
     sample_module: str = ""  # the network that makes images; the EMA follows it
+    sample_classes: int = 0  # > 0: sample_inputs takes class labels in 0..sample_classes-1
 
     def __init__(self, cfg, nets: nn.ModuleDict, info: DataInfo, device: torch.device):
         self.cfg, self.nets, self.info, self.device = cfg, nets, info, device

@@ -156,6 +156,7 @@ class Trainer:
         return self.ema.net if self.ema is not None else self.nets[self.objective.sample_module]
 
     def save(self) -> Path:
+        self._check_finite()
         path = save_checkpoint(
             self.run_dir / "checkpoints", self.step, nets=dict(self.nets.items()),
             ema=None if self.ema is None else self.ema.net,
@@ -181,6 +182,8 @@ class Trainer:
                 phase.optimizer.zero_grad(set_to_none=True)
                 losses["loss"].backward()
                 phase.optimizer.step()
+                if phase.after_step is not None:
+                    phase.after_step()
                 self._accumulate(phase.name, losses)
         for net in self.nets.values():
             net.requires_grad_(True)
@@ -207,6 +210,19 @@ class Trainer:
                 f"loss {bad[0]} became NaN/inf before step {self.step}; the last checkpoint "
                 f"in {self.run_dir / 'checkpoints'} is intact (try a lower learning rate)")
         return dict(zip(keys, means))
+
+    def _check_finite(self) -> None:
+        """Refuse to write NaN/inf weights: the last good checkpoint must stay the newest."""
+        nets = dict(self.nets.items())
+        if self.ema is not None:
+            nets["ema"] = self.ema.net
+        for name, net in nets.items():
+            tensors = [t for t in (*net.parameters(), *net.buffers()) if t.is_floating_point()]
+            if tensors and not torch.stack([t.isfinite().all() for t in tensors]).all():
+                raise PixelsmithError(
+                    f"weights of '{name}' became NaN/inf by step {self.step}; no checkpoint "
+                    f"written, the last good one in {self.run_dir / 'checkpoints'} is intact "
+                    "(try a lower learning rate)")
 
     def _fire(self, event: str) -> None:
         for fn in self.callbacks[event]:

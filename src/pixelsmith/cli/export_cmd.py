@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def export(
+    run: Path = typer.Argument(..., help="run folder or checkpoint folder"),
+    num: int = typer.Option(10000, "--num", "-n", help="how many images in all"),
+    out: Path = typer.Option(..., "--out", "-o", help="new folder for the data set"),
+    seed: int = typer.Option(0, "--seed", help="same seed, same images"),
+    batch_size: int = typer.Option(256, "--batch-size", help="images generated at once"),
+    workers: int = typer.Option(0, "--workers", help="threads writing PNGs (0 = up to 8)"),
+    no_ema: bool = typer.Option(False, "--no-ema", help="use the raw weights, not the EMA copy"),
+    device: str = typer.Option("auto", "--device"),
+) -> None:
+    """Write a synthetic data set in ImageFolder layout, with a manifest to regenerate it."""
+    from pixelsmith.export import export as run_export
+    from pixelsmith.sampling import load_model
+
+    model = load_model(run, device=device, use_ema=not no_ema)
+    manifest = run_export(model, num, out, seed=seed, batch_size=batch_size,
+                          workers=workers or None)
+    typer.echo(f"wrote {num} images in {len(manifest['classes'])} folder(s) and "
+               f"manifest.json to {out}")

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def interpolate(
+    run: Path = typer.Argument(..., help="run folder or checkpoint folder"),
+    steps: int = typer.Option(8, "--steps", help="images along each walk, ends included"),
+    out: Path = typer.Option(Path("interp.png"), "--out", "-o",
+                             help="grid PNG; an animated GIF is written beside it"),
+    rows: int = typer.Option(4, "--rows", help="independent walks, one grid row each"),
+    seed: int = typer.Option(0, "--seed", help="same seed, same walks"),
+    class_index: int = typer.Option(None, "--class", help="conditional models: this class"),
+    between: tuple[Path, Path] | None = typer.Option(
+        None, "--between", help="walk between the encodings of two images A.png B.png"),
+    no_ema: bool = typer.Option(False, "--no-ema", help="use the raw weights, not the EMA copy"),
+    device: str = typer.Option("auto", "--device"),
+) -> None:
+    """Walk between random inputs (spherical interpolation of z), or between two images."""
+    from pixelsmith.sampling import interpolate as walk
+    from pixelsmith.sampling import load_model, write_interpolation
+
+    model = load_model(run, device=device, use_ema=not no_ema)
+    frames = walk(model, steps, rows=rows, seed=seed, class_index=class_index, between=between)
+    png, gif = write_interpolation(frames, out)
+    typer.echo(f"wrote {png} and {gif} ({frames.shape[0]} x {steps} images)")
