@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from pixelsmith.cli import list_cmd, sample_cmd, train_cmd
+from pixelsmith.cli import evaluate_cmd, evaluator_cmd, list_cmd, sample_cmd, train_cmd
 from pixelsmith.errors import PixelsmithError
 
 app = typer.Typer(
@@ -16,6 +16,8 @@ app = typer.Typer(
 app.command("train")(train_cmd.train)
 app.command("sample")(sample_cmd.sample)
 app.command("list")(list_cmd.list_components)
+app.command("evaluate")(evaluate_cmd.evaluate)
+app.add_typer(evaluator_cmd.app, name="evaluator")
 
 
 def main() -> None:
