@@ -153,3 +153,25 @@ def class_accuracy(ctx: EvalContext) -> dict[str, float]:
                               f"{ctx.model.meta['data']['num_classes']}")
     pred = _probs(ctx).argmax(1)
     return {metric_name(ctx, "acc"): float((pred == labels).double().mean())}
+
+
+@METRICS.register("cas", help="classification accuracy score: a classifier trained on "
+                              "generated class-conditional images only, tested on the "
+                              "reference images (higher=better)")
+def classification_accuracy_score(ctx: EvalContext) -> dict[str, float]:
+    from pixelsmith.data.base import ImageData
+    from pixelsmith.metrics.evaluator import accuracy, fit_classifier
+
+    labels = _labels(ctx)
+    if labels is None or ctx.real.labels is None:
+        raise PixelsmithError("metric 'cas' needs a class-conditional model and labelled "
+                              "reference images")
+    fake = ImageData(fake_images(ctx), labels, ctx.real.class_names)
+    net, _ = fit_classifier(fake, img_channels=fake.images.shape[1], epochs=10,
+                            device=ctx.device, seed=ctx.seed, log=lambda s: None)
+    real = ctx.real
+    n = min(len(real), 10000)
+    acc = accuracy(net, ImageData(real.images[:n], real.labels[:n], real.class_names),
+                   ctx.device)
+    ref = ctx.reference.replace(" ", "-")
+    return {f"cas{count_tag(ctx.num)}@{ref}": acc}

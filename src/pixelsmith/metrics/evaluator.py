@@ -92,24 +92,21 @@ def accuracy(net: EvaluatorNet, data: ImageData, device: torch.device, bs: int =
     return correct / max(len(data), 1)
 
 
-def train_evaluator(cfg: DataConfig, *, epochs: int = 10, batch_size: int = 128,
-                    lr: float = 2e-3, width: int = 32, max_steps: int | None = None,
-                    out: str | Path | None = None, device: str = "cpu", seed: int = 0,
-                    log=print) -> dict:
-    """Train, score on held-out images, save weights + JSON; returns the JSON info."""
-    from pixelsmith.training.trainer import resolve_device
-
-    dev = resolve_device(device)
+def fit_classifier(train: ImageData, *, img_channels: int, epochs: int = 10,
+                   batch_size: int = 128, lr: float = 2e-3, width: int = 32,
+                   max_steps: int | None = None, flip: bool = False,
+                   device: torch.device = torch.device("cpu"), seed: int = 0,
+                   log=print) -> tuple[EvaluatorNet, int]:
+    """Train an EvaluatorNet on labelled uint8 images (AdamW, one-cycle, label smoothing,
+    random 2-px shifts); returns the net (in eval mode) and the number of steps."""
     torch.manual_seed(seed)
-    train, held, held_desc = split_data(cfg)
-    net = EvaluatorNet(img_channels=cfg.img_channels, num_classes=train.num_classes,
-                       width=width).to(dev)
+    net = EvaluatorNet(img_channels=img_channels, num_classes=train.num_classes,
+                       width=width).to(device)
     steps_per_epoch = math.ceil(len(train) / batch_size)
     total = steps_per_epoch * epochs if max_steps is None else max_steps
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=5e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(total, 1))
     g = torch.Generator().manual_seed(seed)
-    flip = cfg.name in FLIP_SETS
     step, t0 = 0, time.time()
     while step < total:
         net.train()
@@ -118,8 +115,8 @@ def train_evaluator(cfg: DataConfig, *, epochs: int = 10, batch_size: int = 128,
             if step >= total:
                 break
             idx = perm[i : i + batch_size]
-            x = _augment(train.images[idx].float().div(127.5).sub(1), flip, g).to(dev)
-            loss = torch.nn.functional.cross_entropy(net(x), train.labels[idx].to(dev),
+            x = _augment(train.images[idx].float().div(127.5).sub(1), flip, g).to(device)
+            loss = torch.nn.functional.cross_entropy(net(x), train.labels[idx].to(device),
                                                      label_smoothing=0.1)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -127,6 +124,22 @@ def train_evaluator(cfg: DataConfig, *, epochs: int = 10, batch_size: int = 128,
             sched.step()
             step += 1
         log(f"step {step}/{total}  loss {loss.item():.4f}  ({time.time() - t0:.0f}s)")
+    return net.eval(), step
+
+
+def train_evaluator(cfg: DataConfig, *, epochs: int = 10, batch_size: int = 128,
+                    lr: float = 2e-3, width: int = 32, max_steps: int | None = None,
+                    out: str | Path | None = None, device: str = "cpu", seed: int = 0,
+                    log=print) -> dict:
+    """Train, score on held-out images, save weights + JSON; returns the JSON info."""
+    from pixelsmith.training.trainer import resolve_device
+
+    dev = resolve_device(device)
+    train, held, held_desc = split_data(cfg)
+    t0 = time.time()
+    net, step = fit_classifier(train, img_channels=cfg.img_channels, epochs=epochs,
+                               batch_size=batch_size, lr=lr, width=width, max_steps=max_steps,
+                               flip=cfg.name in FLIP_SETS, device=dev, seed=seed, log=log)
     acc = accuracy(net, held, dev)
     out_dir = Path(out) if out is not None else evaluator_dir(cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
