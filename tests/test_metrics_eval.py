@@ -151,3 +151,18 @@ def test_unknown_eval_metric_fails_before_training(tmp_path):
     cfg = tiny_config("train.steps=1", "train.eval_every=1", "train.eval_metrics=fid,nope")
     with pytest.raises(PixelsmithError, match="unknown metric 'nope'"):
         Trainer(cfg, tmp_path / "run")
+
+
+def test_image_folder_evaluator_holds_out_part_of_train(tmp_path):
+    from PIL import Image
+
+    for c, value in (("dark", 30), ("light", 220)):
+        (tmp_path / "pics" / c).mkdir(parents=True)
+        for i in range(10):
+            Image.new("L", (8, 8), value + i).save(tmp_path / "pics" / c / f"{i}.png")
+    cfg = DataConfig(name="image-folder", root=str(tmp_path / "pics"), img_size=8)
+    info = train_evaluator(cfg, max_steps=2, batch_size=8, width=4, out=tmp_path / "ev",
+                           log=lambda s: None)
+    assert info["dataset"] == "folder-pics" and info["num_classes"] == 2
+    assert info["num_held_out"] == 2 and info["num_train"] == 18
+    assert "held out of train" in info["held_out"]

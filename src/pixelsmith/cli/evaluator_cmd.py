@@ -44,4 +44,9 @@ def show(
     folder: Path = typer.Argument(..., help="evaluator folder"),
 ) -> None:
     """Print an evaluator's JSON record."""
-    typer.echo((folder / "evaluator.json").read_text())
+    from pixelsmith.errors import PixelsmithError
+
+    path = folder / "evaluator.json"
+    if not path.is_file():
+        raise PixelsmithError(f"{path} not found (train one with: pixelsmith evaluator train)")
+    typer.echo(path.read_text())

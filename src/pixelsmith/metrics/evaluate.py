@@ -21,12 +21,11 @@ def reference_data(data_cfg, data_root: str | None = None) -> tuple[ImageData, s
     """The reference images: the test split when the data set has one, else train."""
     cfg = replace(data_cfg, max_images=None, download=False,
                   root=data_root if data_root is not None else data_cfg.root)
-    try:
-        data = load_dataset(replace(cfg, split="test"))
-        if len(data):
-            return data, f"{cfg.name} test"
-    except PixelsmithError:
-        pass
+    from pixelsmith.metrics.evaluator import load_test_split
+
+    data = load_test_split(cfg)
+    if data is not None:
+        return data, f"{cfg.name} test"
     return load_dataset(replace(cfg, split="train")), f"{cfg.name} train"
 
 

@@ -29,6 +29,7 @@ from pixelsmith.metrics.features import FeatureExtractor, sha256_file
 WEIGHTS, INFO = "evaluator.safetensors", "evaluator.json"
 HOLDOUT_MAX = 5000  # held out of train when the data set has no test split (CIFAR-10 here)
 FLIP_SETS = frozenset({"cifar10", "fashion-mnist", "image-folder"})  # mirror-safe data sets
+SPLIT_SETS = frozenset({"digits", "mnist", "fashion-mnist", "cifar10"})  # may have a test split
 
 
 def dataset_tag(cfg: DataConfig) -> str:
@@ -49,6 +50,18 @@ def tensor_sha256(*tensors: torch.Tensor) -> str:
     return h.hexdigest()
 
 
+def load_test_split(cfg: DataConfig) -> ImageData | None:
+    """The whole test split of a standard data set, or None when it has none (image
+    folders; CIFAR-10 as an image folder with only train/)."""
+    if cfg.name not in SPLIT_SETS:
+        return None
+    try:
+        test = load_dataset(replace(cfg, split="test", max_images=None, download=False))
+    except PixelsmithError:
+        return None
+    return test if len(test) else None
+
+
 def split_data(cfg: DataConfig) -> tuple[ImageData, ImageData, str]:
     """(train, held-out, description). Uses the test split when the data set has one,
     otherwise a fixed random part of train (at most 5,000 images, 10%)."""
@@ -56,12 +69,9 @@ def split_data(cfg: DataConfig) -> tuple[ImageData, ImageData, str]:
     if train.labels is None or train.num_classes < 2:
         raise PixelsmithError(f"data set '{cfg.name}' has no class labels; an evaluator needs "
                               "labelled images (image-folder: one subfolder per class)")
-    try:
-        test = load_dataset(replace(cfg, split="test", labels=True, max_images=None))
-        if len(test) and test.labels is not None:
-            return train, test, "test split"
-    except PixelsmithError:
-        pass
+    test = load_test_split(replace(cfg, labels=True))
+    if test is not None and test.labels is not None:
+        return train, test, "test split"
     n_hold = min(HOLDOUT_MAX, len(train) // 10)
     perm = torch.randperm(len(train), generator=torch.Generator().manual_seed(1234))
     hold, keep = perm[:n_hold], perm[n_hold:]
