@@ -133,7 +133,8 @@ def fit_classifier(train: ImageData, *, img_channels: int, epochs: int = 10,
             opt.step()
             sched.step()
             step += 1
-        log(f"step {step}/{total}  loss {loss.item():.4f}  ({time.time() - t0:.0f}s)")
+            if step % 100 == 0 or step == total:
+                log(f"step {step}/{total}  loss {loss.item():.4f}  ({time.time() - t0:.0f}s)")
     return net.eval(), step
 
 
