@@ -166,3 +166,14 @@ def test_image_folder_evaluator_holds_out_part_of_train(tmp_path):
     assert info["dataset"] == "folder-pics" and info["num_classes"] == 2
     assert info["num_held_out"] == 2 and info["num_train"] == 18
     assert "held out of train" in info["held_out"]
+
+
+def test_best_metric_direction_and_short_names():
+    from pixelsmith.metrics.training_eval import is_better, short_name
+
+    assert short_name("fid10k@fashion-mnist-evaluator") == "fid"
+    assert short_name("kid64@digits-evaluator_std") == "kid_std"
+    assert short_name("precision500@inception") == "precision"
+    assert is_better("fid", 10.0, 12.0) and not is_better("fid", 13.0, 12.0)
+    assert is_better("is", 8.0, 7.0) and not is_better("recall", 0.1, 0.2)
+    assert is_better("kid", 1.0, None)
