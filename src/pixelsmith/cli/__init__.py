@@ -7,6 +7,8 @@ import sys
 import typer
 
 from pixelsmith.cli import (
+    evaluate_cmd,
+    evaluator_cmd,
     export_cmd,
     interpolate_cmd,
     list_cmd,
@@ -26,6 +28,8 @@ app.command("interpolate")(interpolate_cmd.interpolate)
 app.command("export")(export_cmd.export)
 app.command("list")(list_cmd.list_components)
 app.command("reconstruct")(reconstruct_cmd.reconstruct)
+app.command("evaluate")(evaluate_cmd.evaluate)
+app.add_typer(evaluator_cmd.app, name="evaluator")
 
 
 def main() -> None:

@@ -7,11 +7,13 @@ def list_components() -> None:
     from rich.table import Table
 
     import pixelsmith.components  # noqa: F401
-    from pixelsmith.registry import DATASETS, GAN_LOSSES, MODELS, OBJECTIVES
+    import pixelsmith.metrics  # noqa: F401 - registers the metrics
+    from pixelsmith.registry import DATASETS, GAN_LOSSES, METRICS, MODELS, OBJECTIVES
 
     console = Console()
     for title, reg in (("models", MODELS), ("objectives", OBJECTIVES),
-                       ("GAN losses", GAN_LOSSES), ("data sets", DATASETS)):
+                       ("GAN losses", GAN_LOSSES), ("data sets", DATASETS),
+                       ("metrics", METRICS)):
         table = Table(title=title, title_justify="left", show_header=False, box=None)
         for entry in reg:
             table.add_row(f"[bold]{entry.name}[/bold]", entry.help)

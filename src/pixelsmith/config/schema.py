@@ -39,6 +39,14 @@ class TrainConfig:
     num_samples: int = 64  # images in each sample grid (fixed noise)
     checkpoint_every: int = 1000  # steps between checkpoints (0 = only at the end)
     progress: bool = True  # rich progress bar
+    eval_every: int = 0  # steps between metric evaluations (0 = never); see metrics/training_eval
+    eval_metrics: str = "fid"  # comma-separated registered metrics: fid, kid, is, pr, acc
+    eval_num: int = 1000  # generated (and reference) images per evaluation
+    eval_features: str = choice("evaluator", "evaluator", "inception",
+                                help="features for the metrics: the data set's evaluator or "
+                                     "Inception-v3 (needs its weights file)")
+    best_metric: str = "fid"  # short metric name that picks the `best` checkpoint (fid, kid:
+    # lower is better; is, precision, recall, acc: higher); "" keeps no best checkpoint
 
 
 @dataclass

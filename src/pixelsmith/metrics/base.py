@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -19,3 +19,8 @@ class EvalContext:
     device: torch.device
     batch_size: int = 256
     cache_dir: Path | None = None  # where real-data statistics are cached
+    # distribution metrics: the feature extractor (metrics/features.py) and protocol
+    extractor: object | None = None  # a FeatureExtractor; None = metrics that need none
+    quantize: bool = True  # generated images go through uint8 before features, like files
+    reference: str = ""  # which real split, for the record ("fashion-mnist test")
+    memo: dict = field(default_factory=dict)  # features computed once, shared by metrics

@@ -76,6 +76,9 @@ class Trainer:
         self._stop = False
         if resume is not None:
             self._load(resume)
+        from pixelsmith.metrics.training_eval import attach_evaluation
+
+        attach_evaluation(self)  # metrics every train.eval_every steps (none when it is 0)
 
     # ----------------------------------------------------------------- public
     @classmethod

@@ -1,0 +1,148 @@
+"""The library behind ``pixelsmith evaluate``: run registered metrics on a model, record
+each number with its protocol, append the records to the run's ``metrics.jsonl``."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pixelsmith
+from pixelsmith.data.base import ImageData, load_dataset
+from pixelsmith.errors import PixelsmithError
+from pixelsmith.metrics.base import EvalContext
+from pixelsmith.registry import METRICS
+
+FEATURES = ("evaluator", "inception")
+
+
+def reference_data(data_cfg, data_root: str | None = None) -> tuple[ImageData, str]:
+    """The reference images: the test split when the data set has one, else train."""
+    cfg = replace(data_cfg, max_images=None, download=False,
+                  root=data_root if data_root is not None else data_cfg.root)
+    from pixelsmith.metrics.evaluator import load_test_split
+
+    data = load_test_split(cfg)
+    if data is not None:
+        return data, f"{cfg.name} test"
+    return load_dataset(replace(cfg, split="train")), f"{cfg.name} train"
+
+
+def make_extractor(features: str, data_cfg, *, evaluator: str | Path | None = None,
+                   inception: str | Path | None = None, device="cpu"):
+    if features == "evaluator":
+        from pixelsmith.metrics.evaluator import load_evaluator
+
+        return load_evaluator(data_cfg, evaluator, device)
+    if features == "inception":
+        from pixelsmith.metrics.features import InceptionFeatures
+
+        return InceptionFeatures(inception, device)
+    raise PixelsmithError(f"unknown features '{features}'; choose one of: {', '.join(FEATURES)}")
+
+
+def metrics_cache_dir() -> Path:
+    from pixelsmith.data.torchvision_sets import data_cache_dir
+
+    return data_cache_dir().parent / "real_features"
+
+
+def checkpoint_sha256(ckpt_dir: Path | None) -> str | None:
+    from pixelsmith.metrics.features import sha256_file
+
+    if ckpt_dir is None or not (Path(ckpt_dir) / "model.safetensors").is_file():
+        return None
+    return sha256_file(Path(ckpt_dir) / "model.safetensors")
+
+
+def run_metrics(ctx: EvalContext, names: list[str], *, step: int | None = None,
+                ckpt_sha: str | None = None) -> list[dict]:
+    """Compute each named metric; one record (a dict) per number, protocol included."""
+    for n in names:
+        METRICS.entry(n)  # unknown names fail before any work
+    records = []
+    for n in names:
+        values = METRICS.get(n)(ctx)
+        ex = ctx.extractor
+        protocol = {
+            "features": getattr(ex, "name", None), "features_sha256": getattr(ex, "fingerprint",
+                                                                              None),
+            "reference": ctx.reference, "n_fake": ctx.num, "n_real": min(ctx.num, len(ctx.real)),
+            "uint8": ctx.quantize, "checkpoint_sha256": ckpt_sha,
+            "ema": bool(getattr(ctx.model, "used_ema", False)), "seed": ctx.seed,
+            "pixelsmith": pixelsmith.__version__,
+        }
+        for name, value in values.items():
+            records.append({"step": step, "metric": name, name: float(value),
+                            "protocol": protocol,
+                            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    return records
+
+
+def append_records(run_dir: Path, records: list[dict]) -> Path:
+    path = run_dir / "metrics.jsonl"
+    with path.open("a") as f:
+        for r in records:
+            f.write(json.dumps(r) + "\n")
+    return path
+
+
+def run_dir_of(ckpt_dir: Path) -> Path:
+    """RUN/checkpoints/step_N -> RUN."""
+    ckpt_dir = Path(ckpt_dir)
+    return ckpt_dir.parent.parent if ckpt_dir.parent.name == "checkpoints" else ckpt_dir.parent
+
+
+def evaluate(run_or_ckpt: str | Path, metrics: list[str], *, num: int = 10000, seed: int = 0,
+             data_root: str | None = None, features: str = "evaluator",
+             evaluator: str | Path | None = None, inception: str | Path | None = None,
+             device: str = "auto", use_ema: bool = True, quantize: bool = True,
+             batch_size: int = 256, write: bool = True) -> list[dict]:
+    """Evaluate a run's checkpoint; returns the records (and appends them to metrics.jsonl)."""
+    import pixelsmith.components  # noqa: F401 - registers data sets and models
+    from pixelsmith.sampling import load_model
+
+    model = load_model(run_or_ckpt, device=device, use_ema=use_ema)
+    dev = next(model.net.parameters()).device
+    real, ref = reference_data(model.cfg.data, data_root)
+    ex = make_extractor(features, model.cfg.data, evaluator=evaluator, inception=inception,
+                        device=dev)
+    ctx = EvalContext(model=model, real=real, num=num, seed=seed, device=dev,
+                      batch_size=batch_size, cache_dir=metrics_cache_dir(), extractor=ex,
+                      quantize=quantize, reference=ref)
+    records = run_metrics(ctx, metrics, step=model.meta.get("step"),
+                          ckpt_sha=checkpoint_sha256(model.path))
+    if write:
+        append_records(run_dir_of(model.path), records)
+    return records
+
+
+def read_records(run_dir: str | Path) -> list[dict]:
+    """The evaluation records (rows with a "metric" key) of a run's metrics.jsonl."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        raise PixelsmithError(f"{path} not found (is {run_dir} a run folder?)")
+    rows = []
+    for i, line in enumerate(path.read_text().splitlines(), 1):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            raise PixelsmithError(f"{path}: line {i} is not JSON") from None
+        if "metric" in row:
+            rows.append(row)
+    return rows
+
+
+def compare_table(runs: list[str | Path]) -> tuple[list[str], dict[str, dict[str, float]]]:
+    """Latest value of every metric per run: (metric names, {run: {metric: value}})."""
+    table: dict[str, dict[str, float]] = {}
+    names: list[str] = []
+    for run in runs:
+        latest: dict[str, float] = {}
+        for r in read_records(run):
+            latest[r["metric"]] = r[r["metric"]]
+            if r["metric"] not in names:
+                names.append(r["metric"])
+        table[str(run)] = latest
+    return names, table

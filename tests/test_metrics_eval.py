@@ -1,0 +1,179 @@
+"""Feature extractors, the evaluator, and ``pixelsmith evaluate`` on a tiny trained run."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from helpers import TINY
+from pixelsmith.config import DataConfig
+from pixelsmith.errors import PixelsmithError
+from pixelsmith.metrics.evaluator import EvaluatorFeatures, load_evaluator, train_evaluator
+from pixelsmith.metrics.features import (
+    INCEPTION_ENV,
+    INCEPTION_FILE,
+    InceptionFeatures,
+    find_inception_weights,
+)
+
+
+def cli(*args, cwd=None, ok=True, env=None):
+    proc = subprocess.run([sys.executable, "-m", "pixelsmith", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=300, env=env)
+    if ok and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def test_missing_inception_file_says_which_file_and_where(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "hub"))
+    monkeypatch.delenv(INCEPTION_ENV, raising=False)
+    with pytest.raises(PixelsmithError) as e:
+        InceptionFeatures(tmp_path / "nope.pth")
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert INCEPTION_FILE in msg and "nope.pth" in msg and INCEPTION_ENV in msg
+    assert str(tmp_path / "hub" / "hub" / "checkpoints" / INCEPTION_FILE) in msg
+
+
+def test_inception_file_with_wrong_hash_is_refused(tmp_path, monkeypatch):
+    fake = tmp_path / INCEPTION_FILE
+    fake.write_bytes(b"not the weights")
+    monkeypatch.setenv(INCEPTION_ENV, str(fake))
+    with pytest.raises(PixelsmithError, match="SHA-256 .* does not match"):
+        find_inception_weights()
+    assert find_inception_weights(check_hash=False) == fake  # found through the variable
+
+
+@pytest.fixture(scope="module")
+def tiny_evaluator(_session_cache):
+    out = _session_cache / "evaluators" / "digits-16-1"  # where metrics look for it
+    cfg = DataConfig(name="digits", img_size=16)
+    info = train_evaluator(cfg, max_steps=3, batch_size=64, width=4, out=out, log=lambda s: None)
+    return out, info
+
+
+def test_evaluator_trains_saves_and_loads(tiny_evaluator):
+    out, info = tiny_evaluator
+    assert (out / "evaluator.safetensors").is_file()
+    saved = json.loads((out / "evaluator.json").read_text())
+    assert saved == info
+    assert info["dataset"] == "digits" and info["img_size"] == 16 and info["img_channels"] == 1
+    assert info["num_held_out"] == 297 and info["held_out"] == "test split"
+    assert 0.0 <= info["held_out_accuracy"] <= 1.0 and len(info["train_data_sha256"]) == 64
+    ev = load_evaluator(DataConfig(name="digits", img_size=16), out)
+    assert ev.name == "digits-evaluator" and ev.num_classes == 10
+    images = torch.randint(0, 256, (5, 1, 16, 16), dtype=torch.uint8)
+    feats, probs = ev(images)
+    assert feats.shape == (5, 256) and probs.shape == (5, 10)
+    assert torch.allclose(probs.sum(1), torch.ones(5), atol=1e-5)
+    with pytest.raises(PixelsmithError, match="evaluator is for 16px/1ch"):
+        load_evaluator(DataConfig(name="digits", img_size=32), out)
+    assert isinstance(ev, EvaluatorFeatures)
+
+
+def test_missing_evaluator_says_how_to_train_one(tmp_path):
+    with pytest.raises(PixelsmithError, match="pixelsmith evaluator train --dataset digits"):
+        load_evaluator(DataConfig(name="digits", img_size=16), tmp_path / "none")
+
+
+def test_evaluate_cli_records_the_protocol(tiny_evaluator, tmp_path, isolated_cache):
+    out, _ = tiny_evaluator
+    config = tmp_path / "exp.yaml"
+    config.write_text("model:\n  name: dcgan\n")
+    sets = [a for o in (*TINY, "train.steps=2") for a in ("--set", o)]
+    cli("train", config, *sets, "--run-dir", tmp_path / "run")
+    proc = cli("evaluate", tmp_path / "run", "--metrics", "fid,kid,is,pr", "--num", 64,
+               "--evaluator", out, "--seed", 3, "--device", "cpu")
+    assert "fid64@digits-evaluator" in proc.stdout
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text()
+            .splitlines()]
+    records = [r for r in rows if "metric" in r]
+    names = [r["metric"] for r in records]
+    assert names == ["fid64@digits-evaluator", "kid64@digits-evaluator",
+                     "kid64@digits-evaluator_std", "is64@digits-evaluator",
+                     "is64@digits-evaluator_std", "precision64@digits-evaluator",
+                     "recall64@digits-evaluator"]
+    fid = records[0]
+    p = fid["protocol"]
+    assert fid["step"] == 2 and fid["fid64@digits-evaluator"] >= 0
+    assert p["reference"] == "digits test" and p["n_fake"] == 64 and p["n_real"] == 64
+    assert p["uint8"] is True and p["ema"] is False and p["seed"] == 3
+    assert len(p["checkpoint_sha256"]) == 64 and p["pixelsmith"]
+    proc = cli("evaluate", "--compare", tmp_path / "run", tmp_path / "run")
+    assert "fid64@digits-evaluator" in proc.stdout
+    # same seed, same numbers; the real-feature cache is reused, not rewritten
+    from pixelsmith.metrics.evaluate import evaluate
+
+    cached = list((isolated_cache / "real_features").glob("real-*.safetensors"))
+    stamps = {p: p.stat().st_mtime_ns for p in cached}
+    recs = evaluate(tmp_path / "run", ["fid", "acc", "cas"], num=64, evaluator=out,
+                    write=False, device="cpu", seed=3)
+    values = {r["metric"]: r[r["metric"]] for r in recs}
+    assert values["fid64@digits-evaluator"] == pytest.approx(fid["fid64@digits-evaluator"])
+    assert cached and {p: p.stat().st_mtime_ns for p in cached} == stamps
+    # class accuracy and CAS (labels 0..9 are passed to generate)
+    assert set(values) == {"fid64@digits-evaluator", "acc64@digits-evaluator",
+                           "cas64@digits-test"}
+    assert all(0.0 <= values[k] <= 1.0 for k in values if not k.startswith("fid"))
+    with pytest.raises(PixelsmithError, match="unknown metric 'nope'"):
+        evaluate(tmp_path / "run", ["nope"], num=64, evaluator=out, write=False)
+
+
+def test_training_evaluates_and_keeps_the_best_checkpoint(tiny_evaluator, tmp_path):
+    from helpers import tiny_config
+    from pixelsmith.training import Trainer
+
+    cfg = tiny_config("train.steps=4", "train.eval_every=2", "train.eval_num=32",
+                      "train.eval_metrics=fid,is", "train.checkpoint_every=0")
+    Trainer(cfg, tmp_path / "run").fit()
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text()
+            .splitlines()]
+    fids = {r["step"]: r["fid32@digits-evaluator"] for r in rows
+            if r.get("metric") == "fid32@digits-evaluator"}
+    assert sorted(fids) == [2, 4]
+    assert any(r.get("metric") == "is32@digits-evaluator" for r in rows)
+    best = json.loads((tmp_path / "run" / "checkpoints" / "best.json").read_text())
+    assert best["metric"] == "fid32@digits-evaluator" and best["value"] == min(fids.values())
+    best_step = min(fids, key=fids.get)
+    assert best["dir"] == f"step_{best_step:07d}"
+    assert (tmp_path / "run" / "checkpoints" / best["dir"] / "model.safetensors").is_file()
+    assert (tmp_path / "run" / "checkpoints" / "step_0000004").is_dir()  # last one too
+    assert list((tmp_path / "run" / "tensorboard").iterdir())
+
+
+def test_unknown_eval_metric_fails_before_training(tmp_path):
+    from helpers import tiny_config
+    from pixelsmith.training import Trainer
+
+    cfg = tiny_config("train.steps=1", "train.eval_every=1", "train.eval_metrics=fid,nope")
+    with pytest.raises(PixelsmithError, match="unknown metric 'nope'"):
+        Trainer(cfg, tmp_path / "run")
+
+
+def test_image_folder_evaluator_holds_out_part_of_train(tmp_path):
+    from PIL import Image
+
+    for c, value in (("dark", 30), ("light", 220)):
+        (tmp_path / "pics" / c).mkdir(parents=True)
+        for i in range(10):
+            Image.new("L", (8, 8), value + i).save(tmp_path / "pics" / c / f"{i}.png")
+    cfg = DataConfig(name="image-folder", root=str(tmp_path / "pics"), img_size=8)
+    info = train_evaluator(cfg, max_steps=2, batch_size=8, width=4, out=tmp_path / "ev",
+                           log=lambda s: None)
+    assert info["dataset"] == "folder-pics" and info["num_classes"] == 2
+    assert info["num_held_out"] == 2 and info["num_train"] == 18
+    assert "held out of train" in info["held_out"]
+
+
+def test_best_metric_direction_and_short_names():
+    from pixelsmith.metrics.training_eval import is_better, short_name
+
+    assert short_name("fid10k@fashion-mnist-evaluator") == "fid"
+    assert short_name("kid64@digits-evaluator_std") == "kid_std"
+    assert short_name("precision500@inception") == "precision"
+    assert is_better("fid", 10.0, 12.0) and not is_better("fid", 13.0, 12.0)
+    assert is_better("is", 8.0, 7.0) and not is_better("recall", 0.1, 0.2)
+    assert is_better("kid", 1.0, None)
