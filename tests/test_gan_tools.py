@@ -93,3 +93,9 @@ def test_cli_per_class_grid_interpolate_and_export(cond_run, tmp_path):
     assert manifest["sha256"]["model.safetensors"] == want and manifest["seed"] == 2
     assert manifest["used_ema"] and "ema.safetensors" in manifest["sha256"]
     assert manifest["config"]["model"]["g_cond"] == "cbn"
+
+
+def test_bad_option_value_is_a_usage_error_not_a_traceback(tmp_path):
+    proc = cli("interpolate", tmp_path / "run", "--steps", "many", ok=False)
+    assert proc.returncode == 2 and "Invalid value for '--steps'" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -42,7 +42,10 @@ def main() -> None:
         print("aborted", file=sys.stderr)
         sys.exit(130)
     except Exception as e:  # click's usage errors carry their own exit code and message
-        import click
+        try:
+            import click
+        except ImportError:  # newer typer releases vendor click instead of depending on it
+            from typer import _click as click
 
         if isinstance(e, click.exceptions.ClickException):
             e.show()
