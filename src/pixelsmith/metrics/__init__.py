@@ -5,8 +5,10 @@ dict[str, float]`` whose keys are full metric names that state their protocol
 (e.g. ``fid10k@fashion-mnist-evaluator``).
 """
 
-from pixelsmith.metrics import distribution  # noqa: F401 - registers fid, kid, is, pr, acc
-from pixelsmith.metrics import vae  # noqa: F401  (registers nelbo, nll_iw100, recon)
+from pixelsmith.metrics import (
+    distribution,  # noqa: F401 - registers fid, kid, is, pr, acc
+    vae,  # noqa: F401  (registers nelbo, nll_iw100, recon)
+)
 from pixelsmith.metrics.base import EvalContext
 
 __all__ = ["EvalContext"]
