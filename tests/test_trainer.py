@@ -123,3 +123,24 @@ def test_nan_weights_are_never_checkpointed(tmp_path):
     after = load_checkpoint(run)
     assert after.path == good.path and after.meta["step"] == 2
     assert all(torch.isfinite(v).all() for v in after.model.values() if v.is_floating_point())
+
+
+def test_ctrl_c_finishes_the_step_saves_and_resumes(tmp_path):
+    import os
+    import signal
+
+    run = tmp_path / "run"
+    trainer = Trainer(tiny_config("train.steps=6", "train.checkpoint_every=0"), run)
+
+    def interrupt(t):
+        if t.step == 3:
+            os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C, caught by the trainer
+
+    trainer.add_callback("on_step_end", interrupt)
+    trainer.fit()
+    assert trainer.step == 3
+    assert load_checkpoint(run).meta["step"] == 3
+    assert (run / "loss_curves.png").is_file()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    Trainer.resume(run).fit()
+    assert load_checkpoint(run).meta["step"] == 6

@@ -137,9 +137,10 @@ class Trainer:
                 self.sample_grid()
             if not t.checkpoint_every or self.step % t.checkpoint_every:
                 self.save()
-            from pixelsmith.training.plots import plot_curves
+        from pixelsmith.training.plots import plot_curves
 
-            plot_curves(self.run_dir / "metrics.jsonl", self.run_dir / "loss_curves.png")
+        # also when stopped early: the curves so far are what a person looks at first
+        plot_curves(self.run_dir / "metrics.jsonl", self.run_dir / "loss_curves.png")
         self._fire("on_train_end")
         self.log.close()
         return self
