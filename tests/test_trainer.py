@@ -144,3 +144,24 @@ def test_ctrl_c_finishes_the_step_saves_and_resumes(tmp_path):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
     Trainer.resume(run).fit()
     assert load_checkpoint(run).meta["step"] == 6
+
+
+def test_logged_losses_are_means_over_every_phase_run(tmp_path):
+    # with n_critic=3 the D phase runs 3 times a step: its logged loss is the mean of all
+    # 6 runs in a 2-step log row, not their sum divided by the number of steps
+    run = tmp_path / "run"
+    trainer = Trainer(tiny_config("train.steps=2", "train.log_every=2", "objective.n_critic=3"),
+                      run)
+    d_phase = trainer.phases[0]
+    seen, original = [], d_phase.loss
+
+    def recording(batch):
+        losses = original(batch)
+        seen.append(losses["loss"].item())
+        return losses
+
+    d_phase.loss = recording
+    trainer.fit()
+    row = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
+    assert len(seen) == 6
+    assert row["d/loss"] == pytest.approx(sum(seen) / 6, rel=1e-5)

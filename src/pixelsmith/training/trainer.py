@@ -72,7 +72,7 @@ class Trainer:
         self.callbacks: dict[str, list[Callable]] = defaultdict(list)
         self.log = RunLog(self.run_dir)
         self._sums: dict[str, torch.Tensor] = {}
-        self._count = 0
+        self._counts: dict[str, int] = {}  # per key: a phase may run several times a step
         self._stop = False
         if resume is not None:
             self._load(resume)
@@ -191,7 +191,6 @@ class Trainer:
                 self._accumulate(phase.name, losses)
         for net in self.nets.values():
             net.requires_grad_(True)
-        self._count += 1
         if self.ema is not None:
             self.ema.update(self.nets[self.objective.sample_module], self.step)
 
@@ -201,14 +200,16 @@ class Trainer:
             key = f"{phase}/{k}"
             v = v.detach().float()
             self._sums[key] = self._sums[key] + v if key in self._sums else v
+            self._counts[key] = self._counts.get(key, 0) + 1
 
     def _flush_losses(self) -> dict[str, float]:
         if not self._sums:
             return {}
         keys = list(self._sums)
-        means = (torch.stack([self._sums[k] for k in keys]) / self._count).tolist()
+        counts = torch.tensor([self._counts[k] for k in keys], dtype=torch.float32)
+        means = (torch.stack([self._sums[k] for k in keys]).cpu() / counts).tolist()
         bad = [k for k, v in zip(keys, means) if v != v or abs(v) == float("inf")]
-        self._sums, self._count = {}, 0
+        self._sums, self._counts = {}, {}
         if bad:
             raise PixelsmithError(
                 f"loss {bad[0]} became NaN/inf before step {self.step}; the last checkpoint "
