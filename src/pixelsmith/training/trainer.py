@@ -100,7 +100,8 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         save_config(self.cfg, self.run_dir / "config.yaml")
         if self.step == 0:
-            save_grid(self.batches.next().x[: t.num_samples], self.run_dir / "reals.png")
+            reals = self.batches.images[: t.num_samples].float() / 127.5 - 1  # uint8 -> [-1, 1]
+            save_grid(reals, self.run_dir / "reals.png")  # no batch drawn: data order untouched
         for net in self.nets.values():
             net.train()
         restore = self._catch_interrupt()
