@@ -5,7 +5,6 @@ recording the checkpoint's hash, the seed and the config, so the set can be rege
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -15,18 +14,11 @@ from pathlib import Path
 import torch
 
 import pixelsmith
+from pixelsmith.data.transforms import to_uint8
 from pixelsmith.errors import PixelsmithError
+from pixelsmith.hashing import sha256_file
 from pixelsmith.sampling import LoadedModel
 from pixelsmith.training.checkpoint import EMA_FILE, MODEL_FILE
-from pixelsmith.training.run_log import to_uint8
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _folder_names(model: LoadedModel) -> list[str]:

@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from pixelsmith.data.image_folder import _decode_one, decode_files, scan_folder, warn_skipped
+from pixelsmith.data.transforms import from_uint8
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.training.run_log import save_grid
 
@@ -42,7 +43,7 @@ def reconstruct(model, images: torch.Tensor, *, label: int | None = None,
     if getattr(objective, "conditional", False) and label is None:
         raise PixelsmithError(f"{model.path}: this VAE is conditional; pass --label N "
                               f"(0..{objective.info.num_classes - 1})")
-    x = images.float().div(127.5).sub(1.0)  # uint8 -> [-1, 1]
+    x = from_uint8(images)
     out = []
     for i in range(0, len(x), batch_size):
         chunk = x[i : i + batch_size]

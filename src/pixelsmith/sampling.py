@@ -9,12 +9,13 @@ import torch
 from torch import nn
 
 from pixelsmith.config import Config, config_from_dict
+from pixelsmith.data.transforms import from_uint8, to_uint8
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.models import build_model
 from pixelsmith.objectives import DataInfo, Objective
 from pixelsmith.registry import OBJECTIVES
 from pixelsmith.training.checkpoint import load_checkpoint, load_nets
-from pixelsmith.training.run_log import save_grid, to_uint8
+from pixelsmith.training.run_log import save_grid
 from pixelsmith.training.trainer import resolve_device
 
 
@@ -113,7 +114,7 @@ def load_images(paths: list[str | Path], img_size: int, img_channels: int) -> to
                 out.append(image_to_tensor(img, img_size, img_channels))
         except (OSError, UnidentifiedImageError):
             raise PixelsmithError(f"cannot read image {p}") from None
-    return torch.stack(out).float().div(127.5).sub(1)
+    return from_uint8(torch.stack(out))
 
 
 @torch.no_grad()

@@ -22,6 +22,16 @@ from pixelsmith.errors import PixelsmithError
 _LUMA = (19595, 38470, 7471)
 
 
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] floats -> uint8 [0, 255], the way images leave the models."""
+    return images.detach().float().add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)
+
+
+def from_uint8(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] -> float32 [-1, 1], the way images enter the models."""
+    return images.to(torch.float32, copy=True).div_(127.5).sub_(1.0)  # a copy: safe in place
+
+
 def check_shape_args(img_size: int, img_channels: int) -> None:
     """Fail with a config-level message instead of a tensor error deep inside a resize."""
     if img_channels not in (1, 3):

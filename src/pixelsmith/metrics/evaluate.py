@@ -49,7 +49,7 @@ def metrics_cache_dir() -> Path:
 
 
 def checkpoint_sha256(ckpt_dir: Path | None) -> str | None:
-    from pixelsmith.metrics.features import sha256_file
+    from pixelsmith.hashing import sha256_file
 
     if ckpt_dir is None or not (Path(ckpt_dir) / "model.safetensors").is_file():
         return None

@@ -22,9 +22,11 @@ import pixelsmith
 from pixelsmith.config import DataConfig
 from pixelsmith.data.base import ImageData, load_dataset
 from pixelsmith.data.torchvision_sets import data_cache_dir
+from pixelsmith.data.transforms import from_uint8
 from pixelsmith.errors import PixelsmithError
+from pixelsmith.hashing import sha256_file
 from pixelsmith.metrics.evaluator_net import EvaluatorNet
-from pixelsmith.metrics.features import FeatureExtractor, sha256_file
+from pixelsmith.metrics.features import FeatureExtractor
 
 WEIGHTS, INFO = "evaluator.safetensors", "evaluator.json"
 HOLDOUT_MAX = 5000  # held out of train when the data set has no test split (CIFAR-10 here)
@@ -97,7 +99,7 @@ def accuracy(net: EvaluatorNet, data: ImageData, device: torch.device, bs: int =
     net.eval()
     correct = 0
     for i in range(0, len(data), bs):
-        x = data.images[i : i + bs].to(device).float().div(127.5).sub(1)
+        x = from_uint8(data.images[i : i + bs].to(device))
         correct += int((net(x).argmax(1).cpu() == data.labels[i : i + bs]).sum())
     return correct / max(len(data), 1)
 
@@ -125,7 +127,7 @@ def fit_classifier(train: ImageData, *, img_channels: int, epochs: int = 10,
             if step >= total:
                 break
             idx = perm[i : i + batch_size]
-            x = _augment(train.images[idx].float().div(127.5).sub(1), flip, g).to(device)
+            x = _augment(from_uint8(train.images[idx]), flip, g).to(device)
             loss = torch.nn.functional.cross_entropy(net(x), train.labels[idx].to(device),
                                                      label_smoothing=0.1)
             opt.zero_grad(set_to_none=True)

@@ -12,27 +12,20 @@ Two kinds:
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
 import torch
 
+from pixelsmith.data.transforms import from_uint8
 from pixelsmith.errors import PixelsmithError
+from pixelsmith.hashing import sha256_file
 
 INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
 INCEPTION_SHA256_PREFIX = "6726825d"  # torch hub convention: the file name carries it
 INCEPTION_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
                  + INCEPTION_FILE)
 INCEPTION_ENV = "PIXELSMITH_INCEPTION"
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 class FeatureExtractor:
@@ -54,7 +47,7 @@ class FeatureExtractor:
             raise TypeError("feature extractors take uint8 images (quantise first)")
         feats, probs = [], []
         for i in range(0, images.shape[0], batch_size):
-            x = images[i : i + batch_size].to(device).float().div(127.5).sub(1)
+            x = from_uint8(images[i : i + batch_size].to(device))
             f, p = self.forward(x)
             feats.append(f.float().cpu())
             if p is not None:

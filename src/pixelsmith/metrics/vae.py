@@ -20,6 +20,7 @@ from collections.abc import Iterator
 import torch
 
 from pixelsmith.data.base import ImageData
+from pixelsmith.data.transforms import from_uint8, to_uint8
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.metrics.base import EvalContext
 from pixelsmith.objectives.vae import VaeObjective, bits_per_dim
@@ -50,7 +51,7 @@ def _batches(model, real: ImageData, num: int, seed: int, batch_size: int,
     gen = torch.Generator().manual_seed(seed)
     n = min(num, len(real))
     for i in range(0, n, batch_size):
-        x = real.images[i : min(n, i + batch_size)].float().div(127.5).sub(1.0)  # uint8->[-1,1]
+        x = from_uint8(real.images[i : min(n, i + batch_size)])
         x = obj.prepare(x, gen).to(device)
         c = None if real.labels is None else real.labels[i : i + len(x)].to(device)
         yield x, c, gen
@@ -93,8 +94,8 @@ def recon_error(model, real: ImageData, *, num: int, seed: int = 0, batch_size: 
     obj, sq, psnr, count = _objective(model), 0.0, 0.0, 0
     for x, c, _ in _batches(model, real, num, seed, batch_size, device):
         rec = obj.reconstruct(model.net, x, c if obj.conditional else None)
-        a = (x.float() + 1).mul(127.5).round().div(255)  # [0, 1] on the 8-bit grid
-        b = (rec.float() + 1).mul(127.5).round().clamp(0, 255).div(255)
+        a = to_uint8(x).float().div(255)  # [0, 1] on the 8-bit grid
+        b = to_uint8(rec).float().div(255)
         mse = (a - b).pow(2).flatten(1).mean(1)  # (B,)
         sq += mse.double().sum().item()
         psnr += (10 * torch.log10(1.0 / mse.double().clamp_min(1e-10))).sum().item()

@@ -9,10 +9,7 @@ from pathlib import Path
 import torch
 from torchvision.utils import make_grid, save_image
 
-
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] floats -> uint8 [0, 255], the way images leave the models."""
-    return images.detach().float().add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)
+from pixelsmith.data.transforms import to_uint8
 
 
 def save_grid(images: torch.Tensor, path: Path, nrow: int | None = None) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from pixelsmith.data.base import ImageData
+from pixelsmith.data.transforms import from_uint8
 from pixelsmith.objectives import Batch
 
 
@@ -29,8 +30,7 @@ class DeviceBatches:
             self.order = torch.cat([self.order, torch.randperm(len(self), generator=self.gen)])
         idx, self.order = self.order[: self.batch_size], self.order[self.batch_size :]
         idx = idx.to(self.device, non_blocking=True)
-        x = self.images[idx].float().div_(127.5).sub_(1.0)  # uint8 -> [-1, 1]
-        x = x.contiguous(memory_format=self.memory_format)
+        x = from_uint8(self.images[idx]).contiguous(memory_format=self.memory_format)
         return Batch(x=x, c=None if self.labels is None else self.labels[idx])
 
     def state_dict(self) -> dict:

@@ -15,6 +15,7 @@ import torch
 import pixelsmith
 from pixelsmith.config import Config, config_from_dict, config_to_dict, save_config
 from pixelsmith.data.base import load_dataset
+from pixelsmith.data.transforms import from_uint8
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.models import build_model
 from pixelsmith.objectives import DataInfo, Objective
@@ -100,7 +101,7 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         save_config(self.cfg, self.run_dir / "config.yaml")
         if self.step == 0:
-            reals = self.batches.images[: t.num_samples].float() / 127.5 - 1  # uint8 -> [-1, 1]
+            reals = from_uint8(self.batches.images[: t.num_samples])
             save_grid(reals, self.run_dir / "reals.png")  # no batch drawn: data order untouched
         for net in self.nets.values():
             net.train()
