@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from pixelsmith.data.image_folder import _decode_one, decode_files, scan_folder, warn_skipped
+from pixelsmith.data.image_folder import decode_file, decode_files, scan_folder, warn_skipped
 from pixelsmith.data.transforms import from_uint8
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.training.run_log import save_grid
@@ -18,7 +18,7 @@ def read_images(path: str | Path, img_size: int, img_channels: int) -> torch.Ten
     if not path.exists():
         raise PixelsmithError(f"--input {path} does not exist")
     if path.is_file():
-        x = _decode_one(path, img_size, img_channels)
+        x = decode_file(path, img_size, img_channels)
         if isinstance(x, str):
             raise PixelsmithError(f"--input {path} is not a readable image ({x})")
         return x[None]  # (1, C, S, S)

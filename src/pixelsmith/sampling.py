@@ -103,17 +103,14 @@ def per_class_grid(model: LoadedModel, per_class: int, *, seed: int = 0) -> torc
 
 def load_images(paths: list[str | Path], img_size: int, img_channels: int) -> torch.Tensor:
     """Image files -> (N, C, H, W) floats in [-1, 1], converted like the training data."""
-    from PIL import Image, UnidentifiedImageError
-
-    from pixelsmith.data.transforms import image_to_tensor
+    from pixelsmith.data.image_folder import decode_file
 
     out = []
     for p in map(Path, paths):
-        try:
-            with Image.open(p) as img:
-                out.append(image_to_tensor(img, img_size, img_channels))
-        except (OSError, UnidentifiedImageError):
-            raise PixelsmithError(f"cannot read image {p}") from None
+        x = decode_file(p, img_size, img_channels)
+        if isinstance(x, str):
+            raise PixelsmithError(f"cannot read image {p} ({x})")
+        out.append(x)
     return from_uint8(torch.stack(out))
 
 

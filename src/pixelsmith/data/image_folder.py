@@ -53,7 +53,7 @@ def scan_folder(root: Path) -> tuple[list[Path], list[Path]]:
     return sorted(images, key=key), sorted(others, key=key)
 
 
-def _decode_one(path: Path, img_size: int, img_channels: int) -> torch.Tensor | str:
+def decode_file(path: Path, img_size: int, img_channels: int) -> torch.Tensor | str:
     """The image tensor, or the reason it cannot be used."""
     try:
         with Image.open(path) as img:
@@ -78,7 +78,7 @@ def decode_files(paths: Sequence[Path], img_size: int, img_channels: int, *,
     workers = min(8, os.cpu_count() or 1)  # tiny PNGs hold the GIL: more threads only contend
 
     def decode_group(group: range) -> list[torch.Tensor | str]:
-        return [_decode_one(paths[i], img_size, img_channels) for i in group]
+        return [decode_file(paths[i], img_size, img_channels) for i in group]
 
     progress = None
     if want > PROGRESS_MIN_FILES:
