@@ -60,3 +60,6 @@ DATASETS = Registry("dataset")
 GAN_LOSSES = Registry("gan loss")
 OBJECTIVES = Registry("objective")
 METRICS = Registry("metric")
+DEGRADATIONS = Registry("degradation")  # restoration: clean image -> observation
+MASKS = Registry("mask")  # inpainting: which pixels are missing
+BASELINES = Registry("baseline")  # classical restorers scored by the same code
