@@ -17,6 +17,7 @@ def train(
     """Train a model from a config, or resume a run exactly where it stopped."""
     from pixelsmith.config import load_config
     from pixelsmith.training import Trainer
+    from pixelsmith.training import distributed as dist
 
     if resume is not None:
         if config is not None:
@@ -26,11 +27,15 @@ def train(
         if config is None:
             raise PixelsmithError("missing CONFIG (e.g. configs/gan/dcgan-digits.yaml) or --resume")
         cfg = load_config(config, set_)
-        if run_dir is None:
-            run_dir = Path("runs") / f"{config.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+        info = dist.init_distributed(cfg.train.device)  # no-op for one process
+        if run_dir is None:  # rank 0's clock names the folder for every rank
+            run_dir = dist.broadcast_object(
+                Path("runs") / f"{config.stem}-{time.strftime('%Y%m%d-%H%M%S')}", info)
         if (run_dir / "checkpoints" / "last.json").exists():
             raise PixelsmithError(
                 f"{run_dir} already holds a run; use --resume {run_dir} or another --run-dir")
         trainer = Trainer(cfg, run_dir)
     trainer.fit()
-    typer.echo(f"run folder: {trainer.run_dir}  (samples/, loss_curves.png, checkpoints/)")
+    dist.shutdown()
+    if trainer.dist.is_main:
+        typer.echo(f"run folder: {trainer.run_dir}  (samples/, loss_curves.png, checkpoints/)")

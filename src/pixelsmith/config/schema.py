@@ -27,11 +27,12 @@ class DataConfig:
 @dataclass
 class TrainConfig:
     steps: int = 2000  # optimisation steps (one step = every phase of the objective once)
-    batch_size: int = 64
+    batch_size: int = 64  # the GLOBAL batch: with N processes each trains on batch_size / N
     seed: int = 0
     device: str = "auto"  # auto (cuda if available), cpu, cuda, cuda:N
     precision: str = choice("auto", "auto", "bf16", "fp32", help="auto: bf16 on CUDA, fp32 on CPU")
     channels_last: bool = False  # memory format for conv nets on GPU
+    compile: bool = False  # torch.compile the networks (eager fallback + a warning on failure)
     ema_decay: float = 0.0  # 0 disables the EMA copy of the sampled network
     ema_start: int = 0  # steps during which the EMA copies the weights instead of averaging
     log_every: int = 50  # steps between metrics.jsonl / TensorBoard scalar rows

@@ -46,12 +46,26 @@ class Objective:
 
     sample_module: str = ""  # the network that makes images; the EMA follows it
     sample_classes: int = 0  # > 0: sample_inputs takes class labels in 0..sample_classes-1
+    shard: tuple[int, int] = (0, 1)  # (rank, world size), set by the trainer when distributed
 
     def __init__(self, cfg, nets: nn.ModuleDict, info: DataInfo, device: torch.device):
         self.cfg, self.nets, self.info, self.device = cfg, nets, info, device
 
     def phases(self) -> list[Phase]:
         raise NotImplementedError
+
+    def randn(self, n: int, *shape: int) -> torch.Tensor:
+        """Per-sample normal noise (n, *shape) for this rank's n images: the rank's slice of
+        the noise one process draws for the global batch (all ranks share one seed)."""
+        rank, world = self.shard
+        z = torch.randn(n * world, *shape, device=self.device)
+        return z if world == 1 else z[rank * n : (rank + 1) * n]
+
+    def rand(self, n: int, *shape: int) -> torch.Tensor:
+        """Per-sample uniform noise in [0, 1), sliced like ``randn``."""
+        rank, world = self.shard
+        u = torch.rand(n * world, *shape, device=self.device)
+        return u if world == 1 else u[rank * n : (rank + 1) * n]
 
     def sample_inputs(self, num: int, generator: torch.Generator,
                       labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:

@@ -86,7 +86,7 @@ class GanObjective(Objective):
         return out if isinstance(out, tuple) else (out, None)
 
     def _z(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.z_dim, device=self.device)
+        return self.randn(n, self.z_dim)
 
     # ---------------------------------------------------------------- phases
     def d_step(self, batch: Batch) -> dict[str, torch.Tensor]:
@@ -100,7 +100,8 @@ class GanObjective(Objective):
         out = {"real_logit": real_logits.detach().float().mean(),
                "fake_logit": fake_logits.detach().float().mean()}
         if cfg.gp_weight > 0:
-            out["gp"] = gradient_penalty(lambda x: self._d(x, c)[0], batch.x, fake)
+            out["gp"] = gradient_penalty(lambda x: self._d(x, c)[0], batch.x, fake,
+                                         eps=self.rand(batch.x.shape[0]))
             loss = loss + cfg.gp_weight * out["gp"]
         if cfg.r1_weight > 0:
             out["r1"] = r1_penalty(real_logits, real)

@@ -113,7 +113,7 @@ class VaeObjective(Objective):
         mu, logvar = net.encode(x, c)
         mu, logvar = mu.float(), logvar.float()
         if eps is None:
-            eps = torch.randn_like(mu)
+            eps = self.randn(*mu.shape).to(mu.dtype)
         z = mu + torch.exp(0.5 * logvar) * eps  # reparameterisation: gradients reach mu, logvar
         loc, log_scale = net.decode(z, c)
         recon = -self.likelihood.log_prob(loc, log_scale, x)

@@ -11,13 +11,19 @@ from pixelsmith.objectives import Batch
 
 class DeviceBatches:
     """Shuffled epochs without replacement; the permutation comes from its own generator,
-    so its state (and so the exact batch sequence) is saved in checkpoints."""
+    so its state (and so the exact batch sequence) is saved in checkpoints.
+
+    ``batch_size`` is the global batch; with ``shard=(rank, world)`` every rank draws the
+    same global batch (same generator state everywhere) and keeps its ``batch_size / world``
+    slice, so N ranks together see exactly the batches of one process."""
 
     def __init__(self, data: ImageData, batch_size: int, seed: int, device: torch.device,
-                 channels_last: bool = False):
+                 channels_last: bool = False, shard: tuple[int, int] = (0, 1)):
         self.images = data.images.to(device)  # (N, C, H, W) uint8
         self.labels = None if data.labels is None else data.labels.to(device)
         self.batch_size, self.device = batch_size, device
+        self.rank, self.world = shard
+        self.local_size = batch_size // self.world  # the trainer checks divisibility
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.gen = torch.Generator().manual_seed(seed)
         self.order = torch.empty(0, dtype=torch.long)  # indices still to visit (CPU)
@@ -29,6 +35,7 @@ class DeviceBatches:
         while self.order.numel() < self.batch_size:  # also covers sets smaller than a batch
             self.order = torch.cat([self.order, torch.randperm(len(self), generator=self.gen)])
         idx, self.order = self.order[: self.batch_size], self.order[self.batch_size :]
+        idx = idx[self.rank * self.local_size : (self.rank + 1) * self.local_size]
         idx = idx.to(self.device, non_blocking=True)
         x = from_uint8(self.images[idx]).contiguous(memory_format=self.memory_format)
         return Batch(x=x, c=None if self.labels is None else self.labels[idx])

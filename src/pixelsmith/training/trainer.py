@@ -3,9 +3,11 @@ around them: device, precision, EMA, logging, sample grids, checkpoints, exact r
 
 from __future__ import annotations
 
+import copy
 import signal
 import threading
 import time
+import warnings
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +22,7 @@ from pixelsmith.errors import PixelsmithError
 from pixelsmith.models import build_model
 from pixelsmith.objectives import DataInfo, Objective
 from pixelsmith.registry import OBJECTIVES
+from pixelsmith.training import distributed as dist
 from pixelsmith.training.checkpoint import Checkpoint, load_checkpoint, load_nets, save_checkpoint
 from pixelsmith.training.ema import EMA
 from pixelsmith.training.progress import TrainProgress
@@ -43,8 +46,13 @@ class Trainer:
         t = cfg.train
         if t.steps < 0 or t.batch_size < 1:
             raise PixelsmithError("train.steps must be >= 0 and train.batch_size >= 1")
+        # every rank seeds alike: equal nets, lockstep noise streams (training/distributed.py)
+        self.dist = dist.init_distributed(t.device)
+        if t.batch_size % self.dist.world_size:
+            raise PixelsmithError(f"train.batch_size {t.batch_size} (the global batch) must be "
+                                  f"divisible by the {self.dist.world_size} processes")
         torch.manual_seed(t.seed)
-        self.device = resolve_device(t.device)
+        self.device = dist.rank_device(resolve_device(t.device), self.dist)
         self.bf16 = t.precision == "bf16" or (t.precision == "auto" and self.device.type == "cuda")
 
         data = load_dataset(cfg.data)
@@ -56,14 +64,18 @@ class Trainer:
         self.nets = build_model(cfg.model, img_size=self.info.img_size,
                                 img_channels=self.info.img_channels,
                                 num_classes=self.info.num_classes).to(self.device)
+        if self.dist.enabled:
+            dist.broadcast_module(self.nets)
         if t.channels_last:
             self.nets.to(memory_format=torch.channels_last)
         self.objective: Objective = OBJECTIVES.get(cfg.objective.name)(
             cfg.objective, self.nets, self.info, self.device)
+        self.objective.shard = (self.dist.rank, self.dist.world_size)
         self.phases = self.objective.phases()
         from pixelsmith.training.sampler import DeviceBatches
 
-        self.batches = DeviceBatches(data, t.batch_size, t.seed + 1, self.device, t.channels_last)
+        self.batches = DeviceBatches(data, t.batch_size, t.seed + 1, self.device, t.channels_last,
+                                     shard=(self.dist.rank, self.dist.world_size))
         sample_net = self.nets[self.objective.sample_module]
         self.ema = EMA(sample_net, t.ema_decay, t.ema_start) if t.ema_decay > 0 else None
         # fixed inputs for the sample grids, from their own generator: same grid every time
@@ -71,15 +83,17 @@ class Trainer:
             t.num_samples, torch.Generator().manual_seed(t.seed + 2), self._grid_labels())
         self.step, self.images_seen = 0, 0
         self.callbacks: dict[str, list[Callable]] = defaultdict(list)
-        self.log = RunLog(self.run_dir)
+        self.log = RunLog(self.run_dir, enabled=self.dist.is_main)  # only rank 0 writes
         self._sums: dict[str, torch.Tensor] = {}
         self._counts: dict[str, int] = {}  # per key: a phase may run several times a step
         self._stop = False
         if resume is not None:
             self._load(resume)
-        from pixelsmith.metrics.training_eval import attach_evaluation
+        self._compile_check = t.compile and self._compile()
+        if self.dist.is_main:  # evaluation on rank 0; the others wait at the next collective
+            from pixelsmith.metrics.training_eval import attach_evaluation
 
-        attach_evaluation(self)  # metrics every train.eval_every steps (none when it is 0)
+            attach_evaluation(self)  # metrics every train.eval_every steps (none when it is 0)
 
     # ----------------------------------------------------------------- public
     @classmethod
@@ -98,15 +112,17 @@ class Trainer:
 
     def fit(self) -> Trainer:
         t = self.cfg.train
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(self.cfg, self.run_dir / "config.yaml")
-        if self.step == 0:
+        main = self.dist.is_main
+        if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            save_config(self.cfg, self.run_dir / "config.yaml")
+        if self.step == 0 and main:
             reals = from_uint8(self.batches.images[: t.num_samples])
             save_grid(reals, self.run_dir / "reals.png")  # no batch drawn: data order untouched
         for net in self.nets.values():
             net.train()
         restore = self._catch_interrupt()
-        progress = TrainProgress(t.steps, self.step, enabled=t.progress)
+        progress = TrainProgress(t.steps, self.step, enabled=t.progress and main)
         t_last, img_last = time.perf_counter(), self.images_seen
         try:
             with progress:
@@ -120,6 +136,8 @@ class Trainer:
                         rate = (self.images_seen - img_last) / max(now - t_last, 1e-9)
                         t_last, img_last = now, self.images_seen
                         values = self._flush_losses() | {"train/img_per_s": rate}
+                        # a Ctrl-C reaches the ranks at different steps: stop together here
+                        self._stop = dist.any_rank(self._stop, self.device, self.dist)
                         self.log.scalars(self.step, values)
                         progress.show(values)
                         self._fire("on_log")
@@ -131,9 +149,10 @@ class Trainer:
             restore()
         if self._stop:
             self.save()
-            progress.console.print(
-                f"stopped at step {self.step}; checkpoint saved. "
-                f"Resume with: pixelsmith train --resume {self.run_dir}")
+            if main:
+                progress.console.print(
+                    f"stopped at step {self.step}; checkpoint saved. "
+                    f"Resume with: pixelsmith train --resume {self.run_dir}")
         else:
             if not t.sample_every or self.step % t.sample_every:
                 self.sample_grid()
@@ -142,13 +161,16 @@ class Trainer:
         from pixelsmith.training.plots import plot_curves
 
         # also when stopped early: the curves so far are what a person looks at first
-        plot_curves(self.run_dir / "metrics.jsonl", self.run_dir / "loss_curves.png")
+        if main:
+            plot_curves(self.run_dir / "metrics.jsonl", self.run_dir / "loss_curves.png")
         self._fire("on_train_end")
         self.log.close()
         return self
 
     @torch.no_grad()
     def sample_grid(self) -> Path:
+        if not self.dist.is_main:  # the grid is rank 0's to draw and write
+            return self.run_dir / "samples" / f"step_{self.step:07d}.png"
         net = self.sampling_net()
         was_training = net.training
         net.eval()
@@ -162,6 +184,9 @@ class Trainer:
         return self.ema.net if self.ema is not None else self.nets[self.objective.sample_module]
 
     def save(self) -> Path:
+        """Write a checkpoint (rank 0 only; other ranks get the path it goes to)."""
+        if not self.dist.is_main:
+            return self.run_dir / "checkpoints"
         self._check_finite()
         path = save_checkpoint(
             self.run_dir / "checkpoints", self.step, nets=dict(self.nets.items()),
@@ -171,8 +196,32 @@ class Trainer:
         self._fire("on_checkpoint")
         return path
 
+    def train_step(self) -> None:
+        """One optimisation step without logging or saving (benchmarks, notebooks)."""
+        self._train_step()
+        self.step += 1
+
     # ---------------------------------------------------------------- internals
     def _train_step(self) -> None:
+        dist.maybe_crash(self.dist, self.step)
+        if not self._compile_check:
+            return self._run_phases()
+        # the first compiled step: compilation errors surface here (lazily). Then go back
+        # to the state before the step and run it eagerly, so a failed compile costs a
+        # warning and the compile time, never a different run.
+        self._compile_check = False
+        before = self._snapshot()
+        try:
+            self._run_phases()
+        except Exception as e:  # noqa: BLE001 - any compiler failure falls back to eager
+            self._restore(before)
+            for net in self.nets.values():
+                net._compiled_call_impl = None  # undo nn.Module.compile
+            warnings.warn(f"train.compile: compiling the networks failed, training eagerly "
+                          f"({type(e).__name__}: {str(e).splitlines()[0][:200]})", stacklevel=2)
+            self._run_phases()
+
+    def _run_phases(self) -> None:
         batch = None
         for phase in self.phases:
             if self.step % phase.interval:
@@ -182,11 +231,16 @@ class Trainer:
             for _ in range(phase.repeats):
                 if phase.fresh_batch or batch is None:
                     batch = self.batches.next()
-                    self.images_seen += batch.x.shape[0]  # real images drawn: img/s
+                    # real images drawn by all ranks: img/s
+                    self.images_seen += batch.x.shape[0] * self.dist.world_size
                 with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
                     losses = phase.loss(batch)
                 phase.optimizer.zero_grad(set_to_none=True)
                 losses["loss"].backward()
+                if self.dist.enabled:  # each rank's loss is its slice's mean: average them
+                    dist.average_gradients(
+                        [p for m in phase.modules for p in self.nets[m].parameters()],
+                        self.dist.world_size)
                 phase.optimizer.step()
                 if phase.after_step is not None:
                     phase.after_step()
@@ -209,7 +263,8 @@ class Trainer:
             return {}
         keys = list(self._sums)
         counts = torch.tensor([self._counts[k] for k in keys], dtype=torch.float32)
-        means = (torch.stack([self._sums[k] for k in keys]).cpu() / counts).tolist()
+        sums = dist.all_mean(torch.stack([self._sums[k] for k in keys]), self.dist)
+        means = (sums.cpu() / counts).tolist()
         bad = [k for k, v in zip(keys, means) if v != v or abs(v) == float("inf")]
         self._sums, self._counts = {}, {}
         if bad:
@@ -230,6 +285,39 @@ class Trainer:
                     f"weights of '{name}' became NaN/inf by step {self.step}; no checkpoint "
                     f"written, the last good one in {self.run_dir / 'checkpoints'} is intact "
                     "(try a lower learning rate)")
+
+    def _compile(self) -> bool:
+        """``train.compile``: torch.compile every network in place (state_dict keys stay)."""
+        try:
+            for net in self.nets.values():
+                net.compile()
+        except Exception as e:  # noqa: BLE001 - e.g. no compiler backend on this platform
+            for net in self.nets.values():
+                net._compiled_call_impl = None
+            warnings.warn(f"train.compile: torch.compile is unavailable here, training "
+                          f"eagerly ({type(e).__name__}: {e})", stacklevel=2)
+            return False
+        return True
+
+    def _snapshot(self) -> dict:
+        return copy.deepcopy({
+            "nets": self.nets.state_dict(), "train": self._train_state(),
+            "ema": None if self.ema is None else self.ema.net.state_dict(),
+            "sums": self._sums, "counts": self._counts})
+
+    def _restore(self, snap: dict) -> None:
+        self.nets.load_state_dict(snap["nets"])
+        if self.ema is not None:
+            self.ema.net.load_state_dict(snap["ema"])
+        state = snap["train"]
+        for phase in self.phases:
+            phase.optimizer.load_state_dict(state["optimizers"][phase.name])
+        torch.set_rng_state(state["rng"]["torch"])
+        if "cuda" in state["rng"]:
+            torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
+        self.batches.load_state_dict(state["rng"]["batches"])
+        self.images_seen = state["counters"]["images_seen"]
+        self._sums, self._counts = snap["sums"], snap["counts"]
 
     def _fire(self, event: str) -> None:
         for fn in self.callbacks[event]:
