@@ -24,6 +24,13 @@ def sample(
     if per_class:
         images = per_class_grid(model, num, seed=seed)
         path = write_images(images, out, nrow=num)
+    elif out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        # a folder: batches generated on the device while writer threads save the PNGs
+        from pixelsmith.sample_writer import generate_to_folder
+
+        labels = class_labels(model, num, class_index)
+        path = generate_to_folder(model, num, out, seed=seed, labels=labels)
+        images = range(num)
     else:
         images = generate(model, num, seed=seed, labels=class_labels(model, num, class_index))
         path = write_images(images, out)

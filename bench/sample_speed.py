@@ -1,0 +1,81 @@
+"""Images/s of `pixelsmith sample RUN --out FOLDER` (batches on the device, writer threads
+saving PNGs) against generating everything first and then saving one by one.
+
+    PYTHONPATH=src python bench/sample_speed.py --num 50000               # GPU
+    PYTHONPATH=src python bench/sample_speed.py --num 2000 --device cpu   # CPU
+    PYTHONPATH=src python bench/sample_speed.py --run runs/my-run --num 50000
+
+Without --run it times an untrained generator of --config (the speed does not depend on
+the weights).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import platform
+import shlex
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from pixelsmith.config import load_config
+from pixelsmith.sample_writer import generate_to_folder
+from pixelsmith.sampling import generate, load_model, write_images
+from pixelsmith.training import Trainer
+
+
+def untrained_run(config: str, device: str, folder: Path) -> Path:
+    cfg = load_config(Path(config), ["data.name=digits", "data.root=null", "data.max_images=64",
+                                     "train.steps=0", "train.progress=false",
+                                     f"train.device={device}"])
+    Trainer(cfg, folder).save()  # step 0: a checkpoint of the initial weights
+    return folder
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--run", type=Path, default=None, help="a run folder (default: untrained)")
+    ap.add_argument("--config", default="configs/gan/dcgan-cifar10.yaml")
+    ap.add_argument("--num", type=int, default=50000)
+    ap.add_argument("--batch-size", type=int, default=500)
+    ap.add_argument("--writers", type=int, default=4)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--baseline", action="store_true", help="also time generate-then-save")
+    args = ap.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        run = args.run or untrained_run(args.config, args.device, tmp / "run")
+        model = load_model(run, device=args.device)
+        device = next(model.net.parameters()).device
+        generate(model, min(args.num, args.batch_size), batch_size=args.batch_size)  # warm-up
+        rows = []
+        t0 = time.perf_counter()
+        generate_to_folder(model, args.num, tmp / "streamed", batch_size=args.batch_size,
+                           writers=args.writers)
+        rows.append(("batched on device + writer threads", time.perf_counter() - t0))
+        if args.baseline:
+            shutil.rmtree(tmp / "streamed")
+            t0 = time.perf_counter()
+            write_images(generate(model, args.num, batch_size=args.batch_size), tmp / "serial")
+            rows.append(("generate all, then save one by one", time.perf_counter() - t0))
+        written = len(list((tmp / ("serial" if args.baseline else "streamed")).iterdir()))
+        assert written == args.num, written
+
+    name = (torch.cuda.get_device_name(device) if device.type == "cuda"
+            else f"CPU ({platform.machine()}, {torch.get_num_threads()} threads)")
+    cmd = "python " + " ".join(shlex.quote(a) for a in sys.argv)
+    print(f"device: {name}; date: {datetime.date.today()}; torch {torch.__version__}")
+    print(f"command: `{cmd}`\n")
+    print("| how | images | seconds | images/s |\n|---|---|---|---|")
+    for how, dt in rows:
+        print(f"| {how} | {args.num} | {dt:.1f} | {args.num / dt:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
