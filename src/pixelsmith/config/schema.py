@@ -33,6 +33,8 @@ class TrainConfig:
     precision: str = choice("auto", "auto", "bf16", "fp32", help="auto: bf16 on CUDA, fp32 on CPU")
     channels_last: bool = False  # memory format for conv nets on GPU
     compile: bool = False  # torch.compile the networks (eager fallback + a warning on failure)
+    compile_mode: str = choice("default", "default", "reduce-overhead", "max-autotune",
+                               help="torch.compile mode; reduce-overhead captures CUDA graphs")
     ema_decay: float = 0.0  # 0 disables the EMA copy of the sampled network
     ema_start: int = 0  # steps during which the EMA copies the weights instead of averaging
     log_every: int = 50  # steps between metrics.jsonl / TensorBoard scalar rows

@@ -54,6 +54,8 @@ class Trainer:
         torch.manual_seed(t.seed)
         self.device = dist.rank_device(resolve_device(t.device), self.dist)
         self.bf16 = t.precision == "bf16" or (t.precision == "auto" and self.device.type == "cuda")
+        if self.device.type == "cuda":  # fixed shapes every step: let cuDNN pick its fastest
+            torch.backends.cudnn.benchmark = True
 
         data = load_dataset(cfg.data)
         if len(data) == 0:
@@ -290,7 +292,7 @@ class Trainer:
         """``train.compile``: torch.compile every network in place (state_dict keys stay)."""
         try:
             for net in self.nets.values():
-                net.compile()
+                net.compile(mode=self.cfg.train.compile_mode)
         except Exception as e:  # noqa: BLE001 - e.g. no compiler backend on this platform
             for net in self.nets.values():
                 net._compiled_call_impl = None
