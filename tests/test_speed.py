@@ -94,3 +94,10 @@ def test_compile_falls_back_to_eager_when_double_backward_is_needed(tmp_path):
     assert len(msgs) == 1 and "training eagerly" in msgs[0]
     # the failed first step was rolled back, so the run is exactly the eager run
     assert all(torch.equal(eager[k], fallback[k]) for k in eager)
+
+
+def test_compile_nets_must_name_a_network(tmp_path):
+    from pixelsmith.errors import PixelsmithError
+
+    with pytest.raises(PixelsmithError, match="train.compile_nets: no network 'critic'"):
+        Trainer(tiny_config("train.compile=true", "train.compile_nets=critic"), tmp_path)

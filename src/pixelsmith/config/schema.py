@@ -35,6 +35,7 @@ class TrainConfig:
     compile: bool = False  # torch.compile the networks (eager fallback + a warning on failure)
     compile_mode: str = choice("default", "default", "reduce-overhead", "max-autotune",
                                help="torch.compile mode; reduce-overhead captures CUDA graphs")
+    compile_nets: str = ""  # comma-separated networks to compile ("" = all), e.g. generator
     ema_decay: float = 0.0  # 0 disables the EMA copy of the sampled network
     ema_start: int = 0  # steps during which the EMA copies the weights instead of averaging
     log_every: int = 50  # steps between metrics.jsonl / TensorBoard scalar rows

@@ -289,10 +289,16 @@ class Trainer:
                     "(try a lower learning rate)")
 
     def _compile(self) -> bool:
-        """``train.compile``: torch.compile every network in place (state_dict keys stay)."""
+        """``train.compile``: torch.compile the networks in place (state_dict keys stay)."""
+        t = self.cfg.train
+        names = [n.strip() for n in t.compile_nets.split(",") if n.strip()] or list(self.nets)
+        unknown = [n for n in names if n not in self.nets]
+        if unknown:
+            raise PixelsmithError(f"train.compile_nets: no network '{unknown[0]}'; this model "
+                                  f"has {', '.join(self.nets)}")
         try:
-            for net in self.nets.values():
-                net.compile(mode=self.cfg.train.compile_mode)
+            for name in names:
+                self.nets[name].compile(mode=t.compile_mode)
         except Exception as e:  # noqa: BLE001 - e.g. no compiler backend on this platform
             for net in self.nets.values():
                 net._compiled_call_impl = None
