@@ -129,3 +129,20 @@ def test_a_crashed_rank_ends_the_run(tmp_path):
     assert "ChildFailedError" in r.stderr  # torchrun's summary names the failed rank
     # rank 0's checkpoint of step 2 was written before the crash and is intact
     assert (tmp_path / "run" / "checkpoints" / "step_0000002" / "model.safetensors").exists()
+
+
+@pytest.mark.slow
+def test_accelerate_launch_matches_one_process(tmp_path):
+    # `accelerate launch --multi_gpu` only starts the processes (through torchrun); without
+    # CUDA pixelsmith joins them over gloo. (`--cpu --num_processes 2` would start ONE.)
+    Trainer(load_config(None, [*VAE, "train.steps=2"]), tmp_path / "one").fit()
+    src = str(Path(pixelsmith.__file__).parents[1])
+    env = {**os.environ, "PYTHONPATH": src, "OMP_NUM_THREADS": "1"}
+    accelerate = Path(sys.executable).with_name("accelerate")
+    cmd = [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines",
+           "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port",
+           "0", "-m", "pixelsmith", "train",
+           *config_args(tmp_path, [*VAE, "train.steps=2"]), "--run-dir", str(tmp_path / "acc")]
+    r = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr[-3000:]
+    compare(tmp_path / "one", tmp_path / "acc", 2)
