@@ -92,6 +92,8 @@ class Trainer:
         if resume is not None:
             self._load(resume)
         self._compile_check = t.compile and self._compile()
+        self._graphs = self._compile_check and t.compile_mode == "reduce-overhead" and hasattr(
+            torch.compiler, "cudagraph_mark_step_begin")
         if self.dist.is_main:  # evaluation on rank 0; the others wait at the next collective
             from pixelsmith.metrics.training_eval import attach_evaluation
 
@@ -219,11 +221,14 @@ class Trainer:
             self._restore(before)
             for net in self.nets.values():
                 net._compiled_call_impl = None  # undo nn.Module.compile
+            self._graphs = False
             warnings.warn(f"train.compile: compiling the networks failed, training eagerly "
                           f"({type(e).__name__}: {str(e).splitlines()[0][:200]})", stacklevel=2)
             self._run_phases()
 
     def _run_phases(self) -> None:
+        if self._graphs:  # CUDA-graph trees: one training iteration starts here
+            torch.compiler.cudagraph_mark_step_begin()
         batch = None
         for phase in self.phases:
             if self.step % phase.interval:
