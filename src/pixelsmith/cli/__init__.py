@@ -42,14 +42,30 @@ def main() -> None:
         print("aborted", file=sys.stderr)
         sys.exit(130)
     except Exception as e:  # click's usage errors carry their own exit code and message
-        try:
-            import click
-        except ImportError:  # newer typer releases vendor click instead of depending on it
-            from typer import _click as click
-
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
-        if isinstance(e, click.exceptions.Exit):
-            sys.exit(e.exit_code)
+        for click in _click_modules():
+            if isinstance(e, click.exceptions.ClickException):
+                e.show()
+                sys.exit(e.exit_code)
+            if isinstance(e, click.exceptions.Exit):
+                sys.exit(e.exit_code)
         raise
+
+
+def _click_modules() -> list:
+    """Newer typer releases vendor click (typer._click) instead of depending on it, and
+    click may still be installed for another package (accelerate's huggingface_hub):
+    typer raises the vendored one's exceptions then, so check both."""
+    mods = []
+    try:
+        from typer import _click
+
+        mods.append(_click)
+    except ImportError:
+        pass
+    try:
+        import click
+
+        mods.append(click)
+    except ImportError:
+        pass
+    return mods
