@@ -149,8 +149,12 @@ def main() -> None:
         if args.only and not any(s.strip().lower() in name.lower()
                                  for s in args.only.split(",")):
             continue
-        if name == "DnCNN" and "dncnn" not in MODELS.names():
-            print(f"skipped {name}: no model 'dncnn' registered in this checkout", flush=True)
+        if name == "DnCNN":
+            # the restoration branch brings the model, its config and its objective; the
+            # reference loop here knows GAN and VAE steps only, so it is skipped until then
+            why = ("no model 'dncnn' registered in this checkout" if "dncnn" not in MODELS
+                   else "no reference loop for restoration models yet")
+            print(f"skipped {name}: {why}", flush=True)
             continue
         overrides = [*full, *(quick if args.quick else [])]
         ours, ref = run_case(path, [*overrides, *fast, *args.overrides], args)
