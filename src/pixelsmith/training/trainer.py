@@ -67,6 +67,7 @@ class Trainer:
         sample_net = self.nets[self.objective.sample_module]
         self.ema = EMA(sample_net, t.ema_decay, t.ema_start) if t.ema_decay > 0 else None
         # fixed inputs for the sample grids, from their own generator: same grid every time
+        self.objective.grid_images = self.batches.images[: t.num_samples]  # first images
         self.fixed_inputs = self.objective.sample_inputs(
             t.num_samples, torch.Generator().manual_seed(t.seed + 2), self._grid_labels())
         self.step, self.images_seen = 0, 0
