@@ -130,7 +130,7 @@ def _bm3d_module():
 
 
 @BASELINES.register("bm3d", help="BM3D (gray) / CBM3D (colour), given sigma; needs the bm3d "
-                    "package (pip install \"pixelsmith[baselines]\")")
+                    "package (the 'baselines' extra)")
 def bm3d_baseline(y01: torch.Tensor, known: dict, profile: str = "np") -> torch.Tensor:
     _check_images(y01, "bm3d")
     lib = _bm3d_module()
