@@ -143,7 +143,7 @@ def load_image_folder(cfg: DataConfig) -> ImageData:
     if cfg.file_list is not None and paths:
         from pixelsmith.data.patches import select_listed
 
-        paths = select_listed(root, paths, cfg.file_list)
+        paths, others = select_listed(root, paths, cfg.file_list), []  # lists are no strays
     if not paths:
         extra = f" (only {len(others)} other files, e.g. {_names(root, others)})" if others else ""
         raise PixelsmithError(f"no image files ({', '.join(sorted(IMAGE_EXTENSIONS))}) under "
