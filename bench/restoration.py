@@ -118,8 +118,9 @@ def denoise_table(set_name: str, images, sigmas: list[int], baselines: list[str]
     notes = []
     for label, r in ckpts:
         if r.task != "denoise" or r.img_channels != channels:
-            notes.append(f"{label} not run on {set_name}: a {r.img_channels}-channel "
-                         f"{r.task} model, the set is {channels}-channel denoising")
+            kind = "gray" if channels == 1 else "colour"
+            notes.append(f"{label} not run on {set_name} ({kind} denoising): a "
+                         f"{r.img_channels}-channel {r.task} model")
             continue
         methods[label] = (lambda y, known, r=r: _run_restorer(r, y, known["sigma"], args.tile,
                                                                 args.overlap))
@@ -213,14 +214,17 @@ def sr_table(set_name: str, images, scales: list[int], baselines: list[str], ckp
 
 
 def _sr_with(r, lr01: torch.Tensor, args) -> torch.Tensor:
-    """Y on [0, 255] of a checkpoint's output; a gray model reads the Y channel, a colour
-    model reads a gray image repeated into RGB."""
+    """Y on [0, 255] of a checkpoint's output. A gray model on a colour image reads the
+    full-range BT.601 luma (what it was trained on: Pillow's "L" of the photographs) and its
+    output is mapped to MATLAB's Y = 16 + 219 * luma; a colour model reads a gray image
+    repeated into RGB."""
     c = lr01.shape[1]
     if r.img_channels == c:
         return _y255(_run_restorer(r, lr01, None, args.tile, args.overlap))
-    if r.img_channels == 1:  # a luma model, SRCNN's way: super-resolve Y only
-        y = (rgb_to_y(lr01) / 255).float()
-        return quantise(_run_restorer(r, y, None, args.tile, args.overlap))
+    if r.img_channels == 1:  # SRCNN's way: super-resolve the luma only
+        luma = ((rgb_to_y(lr01) - 16) / 219).float()  # same weights, full range [0, 1]
+        out = _run_restorer(r, luma, None, args.tile, args.overlap)
+        return (16 + 219 * out.double()).round()  # the 8-bit Y
     out = _run_restorer(r, lr01.expand(-1, 3, -1, -1), None, args.tile, args.overlap)
     return _y255(out.mean(1, keepdim=True))
 

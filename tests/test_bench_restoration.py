@@ -95,3 +95,35 @@ def test_bench_bad_options(bench, tmp_path):
         bench.main(["--data-root", str(tmp_path), "--baselines", "nope"])
     with pytest.raises(PixelsmithError, match="test set folder .*BSD68 does not exist"):
         bench.main(["--data-root", str(tmp_path), "--sets", "BSD68"])
+
+
+def _tiny_run(tmp_path: Path, name: str, overrides: list[str]) -> Path:
+    from pixelsmith.config import load_config
+    from pixelsmith.training import Trainer
+
+    base = ["data.name=digits", "data.img_size=32", "data.img_channels=1", "data.patch_size=16",
+            "data.max_images=16", "objective.name=restoration", "train.steps=1",
+            "train.batch_size=4", "train.progress=false", "train.num_samples=4"]
+    cfg = load_config(None, base + overrides)
+    Trainer(cfg, tmp_path / name).fit()
+    return tmp_path / name
+
+
+def test_bench_scores_checkpoints_where_they_fit(bench, tmp_path):
+    _write_sets(tmp_path)
+    den = _tiny_run(tmp_path, "den", ["model.name=dncnn", "model.depth=3", "model.width=4",
+                                      "objective.degradation={name: gaussian-noise, sigma: 25}"])
+    sr = _tiny_run(tmp_path, "sr", ["model.name=srnet", "model.width=4", "model.blocks=1",
+                                    "objective.degradation={name: bicubic-down, scale: 2}"])
+    text = bench.main(["--data-root", str(tmp_path), "--sets", "Set12,Set5", "--sigmas", "25",
+                       "--scales", "2,3", "--baselines", "gaussian-filter,bicubic",
+                       "--checkpoint", str(den), "--checkpoint", str(sr), "--device", "cpu",
+                       "--tile", "24", "--overlap", "8"])
+    rows = [ln for ln in text.splitlines() if ln.startswith("| `")]
+    den_row = next(r for r in rows if r.startswith("| `den` (dncnn, trained on gaussian-noise"))
+    sr_row = next(r for r in rows if r.startswith("| `sr` (srnet, trained on bicubic-down"))
+    assert float(den_row.split(" | ")[1].split(" / ")[0]) > 5  # a real score was computed
+    cells = sr_row.split(" | ")
+    assert float(cells[1].split(" / ")[0]) > 5 and cells[2] == "—"  # x2 model: no x3 cell
+    assert "`sr` (srnet" in text and "not run on Set12" in text  # SR model skips denoising
+    assert "`den` (dncnn" in text and "not run on Set5" in text
