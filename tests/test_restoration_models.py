@@ -37,7 +37,7 @@ def test_registered_as_restoration_models():
 
 @pytest.mark.parametrize("name", ["dncnn", "unet-restorer"])
 @pytest.mark.parametrize("channels", [1, 3])
-@pytest.mark.parametrize("size", [(32, 32), (37, 53), (5, 3)])
+@pytest.mark.parametrize("size", [(32, 32), (37, 53), (5, 3), (2, 2)])
 def test_denoisers_keep_any_size(name, channels, size):
     net = _net(SMALL[name], channels)
     y = torch.rand(2, channels, *size) * 2 - 1
