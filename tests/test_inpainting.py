@@ -169,3 +169,23 @@ def test_checkpoint_records_the_inpainting_family(trained_run):
 
 def test_baselines_are_registered():
     assert BASELINES.get("telea") is telea and BASELINES.get("navier-stokes") is navier_stokes
+
+
+def test_restore_cli_inpaints_with_a_mask_file(trained_run, tmp_path):
+    import subprocess
+    import sys
+
+    pic = _picture(30, 36, 1)
+    Image.fromarray(pic).save(tmp_path / "img.png")
+    hole = _mask_file(tmp_path / "mask.png", 30, 36)
+    # one subprocess only (each costs seconds of imports); the errors are tested above
+    proc = subprocess.run(
+        [sys.executable, "-m", "pixelsmith", "restore", "--task", "inpaint", "--checkpoint",
+         str(trained_run), "--input", str(tmp_path / "img.png"), "--mask",
+         str(tmp_path / "mask.png"), "--out", str(tmp_path / "out"), "--compare",
+         "--device", "cpu"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "wrote 1 file(s)" in proc.stdout
+    res = np.array(Image.open(tmp_path / "out" / "img.png"))
+    assert res.shape == (30, 36) and (res[~hole] == pic[~hole]).all()
+    assert Image.open(tmp_path / "out" / "img_compare.png").size == (2 * 36 + 4, 30)
