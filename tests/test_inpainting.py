@@ -189,3 +189,28 @@ def test_restore_cli_inpaints_with_a_mask_file(trained_run, tmp_path):
     res = np.array(Image.open(tmp_path / "out" / "img.png"))
     assert res.shape == (30, 36) and (res[~hole] == pic[~hole]).all()
     assert Image.open(tmp_path / "out" / "img_compare.png").size == (2 * 36 + 4, 30)
+
+
+def test_perceptual_term_uses_an_evaluator_folder(tmp_path):
+    import json
+
+    from safetensors.torch import save_file
+
+    from pixelsmith.metrics.evaluator_net import EvaluatorNet
+
+    with pytest.raises(PixelsmithError, match="perceptual_evaluator"):
+        Trainer(tiny("train.steps=1", "objective.perceptual_weight=0.5"), tmp_path / "a")
+    net = EvaluatorNet(img_channels=1, num_classes=10, width=4)  # untrained: only the plumbing
+    folder = tmp_path / "evaluator"
+    folder.mkdir()
+    save_file(net.state_dict(), str(folder / "evaluator.safetensors"))
+    (folder / "evaluator.json").write_text(json.dumps(
+        {"dataset": "digits", "img_size": 16, "img_channels": 1, "num_classes": 10, "width": 4,
+         "weights_sha256": "0" * 64}))
+    trainer = Trainer(tiny("train.steps=1", "objective.perceptual_weight=0.5",
+                           f"objective.perceptual_evaluator={folder}"), tmp_path / "b").fit()
+    row = (tmp_path / "b" / "metrics.jsonl").read_text()
+    assert '"g/perceptual"' in row
+    # the evaluator is a fixed judge, not trained by the G phase
+    ev = trainer.objective.features
+    assert all(torch.equal(p, net.state_dict()[k]) for k, p in ev.state_dict().items())
