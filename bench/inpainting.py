@@ -116,8 +116,10 @@ def main() -> None:
         f"({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads); "
         f"torch {torch.__version__}",
         f"- images: {where}, {h}x{w}, {channels} channel(s); coverage {args.coverage:.0%}; "
-        f"mask seed {args.seed}; FID features: {feats} (FID of {n} inpainted images vs "
-        "their clean originals; a small-sample FID, comparable between rows only)",
+        f"mask seed {args.seed}; "
+        + (f"FID features: {feats} (FID of {n} inpainted images vs their clean originals; "
+           "a small-sample FID, comparable between rows only)" if feats != "none cached" else
+           "FID: n/a, no evaluator cached for this data set (pixelsmith evaluator train)"),
         f"- masked input = holes filled with mid-gray; Telea / Navier-Stokes radius "
         f"{args.radius:g} (OpenCV); scores on 8-bit outputs, [0, 255] range",
     ]

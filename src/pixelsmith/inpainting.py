@@ -91,6 +91,10 @@ def inpaint_files(checkpoint: str | Path, inputs: list[Path], mask: Path | None,
                               "the same size as the image)")
     if not inputs:
         raise PixelsmithError("no input images given")
+    stems = [Path(p).stem for p in inputs]
+    clash = next((s for s in stems if stems.count(s) > 1), None)
+    if clash is not None:
+        raise PixelsmithError(f"two inputs would both be written as {clash}.png; rename one")
     model = load_inpainter(checkpoint, device=device)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

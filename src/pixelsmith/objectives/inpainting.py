@@ -71,6 +71,7 @@ class InpaintingObjective(Objective):
         self.makers = [make_mask(k, path=cfg.mask_file) if k == "file"
                        else make_mask(k, coverage=cfg.coverage) for k in kinds]
         self.loss_fn = GAN_LOSSES.get(cfg.loss)()
+        self._masked_batch: tuple[Batch, torch.Tensor] | None = None
         self.features = None
         if cfg.perceptual_weight > 0:
             if not cfg.perceptual_evaluator:
@@ -87,7 +88,7 @@ class InpaintingObjective(Objective):
             Phase("d", ("discriminator",),
                   adam(d.parameters(), lr=cfg.lr_d, betas=cfg.betas, device=self.device),
                   self.d_step),
-            # G trains on the same real images D just saw (fresh masks)
+            # G trains on the same real images and masks D just saw
             Phase("g", ("generator",),
                   adam(g.parameters(), lr=cfg.lr_g, betas=cfg.betas, device=self.device),
                   self.g_step, fresh_batch=False),
@@ -107,9 +108,19 @@ class InpaintingObjective(Objective):
         return out
 
     # --------------------------------------------------------------- phases
-    def d_step(self, batch: Batch) -> dict[str, torch.Tensor]:
+    def _batch_masks(self, batch: Batch) -> torch.Tensor:
+        """Fresh masks for a new batch; the G phase reuses D's batch and so its masks
+        (free-form strokes are many small kernels: drawing them once a step is enough)."""
+        if self._masked_batch is not None and self._masked_batch[0] is batch:
+            return self._masked_batch[1]
         x = batch.x
         mask = self.masks(x.shape[0], x.shape[2], x.shape[3])
+        self._masked_batch = (batch, mask)
+        return mask
+
+    def d_step(self, batch: Batch) -> dict[str, torch.Tensor]:
+        x = batch.x
+        mask = self._batch_masks(batch)
         with torch.no_grad():
             filled = self.nets["generator"].inpaint(x, mask)
         d = self.nets["discriminator"]
@@ -120,7 +131,7 @@ class InpaintingObjective(Objective):
 
     def g_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         cfg, x = self.cfg, batch.x
-        mask = self.masks(x.shape[0], x.shape[2], x.shape[3])
+        mask = self._batch_masks(batch)
         out = self.nets["generator"](x, mask).float()  # (B, C, H, W) raw, every pixel
         filled = paste(x, out, mask)
         hole = 1 - mask
