@@ -14,6 +14,7 @@ from pixelsmith.inpainting import inpaint, inpaint_files, load_inpainter
 from pixelsmith.metrics.paired import psnr
 from pixelsmith.models import build_model
 from pixelsmith.registry import BASELINES
+from pixelsmith.sampling import generate
 from pixelsmith.training import Trainer
 from pixelsmith.training.checkpoint import load_checkpoint
 
@@ -86,6 +87,8 @@ def test_inpaint_function_keeps_known_pixels(trained_run):
     assert torch.equal(x01[mask.bool()], y01[mask.bool()])
     with pytest.raises(PixelsmithError, match="1-channel images, got 3"):
         inpaint(model, torch.rand(1, 3, 20, 24), mask[:1])
+    with pytest.raises(PixelsmithError, match="restore --task inpaint"):
+        generate(model, 2)  # `pixelsmith sample` has no images to fill: a clear message
 
 
 def _picture(h, w, channels):
