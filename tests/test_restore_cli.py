@@ -29,6 +29,10 @@ def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("restore-runs")
     Trainer(load_config(None, [*TINY, "data.img_channels=3"]), root / "color").fit()
     Trainer(load_config(None, [*TINY, "data.img_channels=1"]), root / "gray").fit()
+    sr = ["model.name=srnet", "model.scale=2", "model.width=4", "model.blocks=1",
+          "objective.degradation={name: bicubic-down, scale: 2}", "data.img_channels=1"]
+    base = [o for o in TINY if not o.startswith("model.")]
+    Trainer(load_config(None, [*base, *sr]), root / "sr").fit()
     return root
 
 
@@ -101,3 +105,22 @@ def test_task_mismatch_is_a_clear_error(runs, tmp_path):
     assert isinstance(res.exception, PixelsmithError)
     assert "--task sr does not fit" in str(res.exception) and "a denoise model" in str(
         res.exception)
+
+
+def test_colour_picture_through_gray_sr_model_enlarges_y_and_keeps_colour(runs, tmp_path):
+    import torch
+
+    from pixelsmith.restoration import load_restorer
+    from pixelsmith.restoration_files import restore_file, rgb_to_ycbcr, upscale_for_display
+
+    rng = np.random.default_rng(2)
+    smooth = rng.integers(40, 215, (5, 6, 3)).astype(np.uint8)
+    pic = Image.fromarray(smooth).resize((25, 20), Image.Resampling.BICUBIC)
+    pic.save(tmp_path / "c.png")
+    res = restore_file(load_restorer(runs / "sr"), tmp_path / "c.png", tmp_path / "o")
+    out = Image.open(res.written[0])
+    assert out.mode == "RGB" and out.size == (50, 40)
+    x = torch.from_numpy(np.array(pic)).permute(2, 0, 1).float() / 255
+    want = upscale_for_display(rgb_to_ycbcr(x)[1:], (40, 50))
+    got = rgb_to_ycbcr(torch.from_numpy(np.array(out)).permute(2, 0, 1).float() / 255)[1:]
+    assert (got - want).abs().mean() < 0.01  # chroma: bicubic, the net only sees Y
