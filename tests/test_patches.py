@@ -107,3 +107,13 @@ def test_file_list_selects_by_relative_path_or_stem(tmp_path):
     (tmp_path / "bad.txt").write_text("train/9.png\n")
     with pytest.raises(PixelsmithError, match="1 entries match no single image.*train/9.png"):
         load_dataset(load_config(None, [*base, "data.file_list=bad.txt"]).data)
+
+
+def test_shards_together_are_the_single_process_batch():
+    d = data()
+    one = DevicePatches(d, batch_size=6, patch_size=5, seed=2, device=torch.device("cpu"))
+    ranks = [DevicePatches(d, batch_size=6, patch_size=5, seed=2, device=torch.device("cpu"),
+                           shard=(r, 3)) for r in range(3)]
+    for _ in range(3):
+        whole = one.next().x
+        assert torch.equal(torch.cat([r.next().x for r in ranks]), whole)
