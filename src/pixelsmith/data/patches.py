@@ -82,7 +82,7 @@ def gather_patches(images: torch.Tensor, idx: torch.Tensor, top: torch.Tensor,
                    ) -> torch.Tensor:
     """(N, C, H, W) -> (B, C, P, P): patch b is images[idx[b]] cropped at (top, left) and
     transformed by symmetry sym[b] in 0..7. The symmetry is applied to the index grid
-    (transpose, then mirror rows and/or columns: the 8 elements of the square's group), so
+    (mirror rows and/or columns, then transpose: the 8 elements of the square's group), so
     the whole batch is one advanced-indexing gather, without a loop over images."""
     p = i.shape[0]
     tr = (sym & 1).bool().view(-1, 1, 1)
