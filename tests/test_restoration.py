@@ -64,6 +64,22 @@ def test_loss_is_the_l2_of_the_restored_noisy_batch(tmp_path):
     assert torch.allclose(loss["psnr"].double(), (10 * torch.log10(1 / mse01)).mean(), atol=1e-3)
 
 
+def test_ranks_degrade_their_slice_of_the_global_batch(tmp_path):
+    over = [*MODELS["dncnn"], "objective.degradation={name: gaussian-noise, sigma_min: 0, "
+            "sigma_max: 55}", "train.steps=1"]
+    obj = Trainer(tiny(*over), tmp_path / "run").objective
+    x01 = torch.rand(6, 1, 8, 8)
+    torch.manual_seed(3)
+    whole, known = obj.degrade(x01)
+    parts = []
+    for rank in range(3):  # every rank starts from the same seed, as under torchrun
+        obj.shard = (rank, 3)
+        torch.manual_seed(3)
+        parts.append(obj.degrade(x01[rank * 2 : rank * 2 + 2]))
+    assert torch.equal(torch.cat([p[0] for p in parts]), whole)
+    assert torch.equal(torch.cat([p[1]["sigma"] for p in parts]), known["sigma"])
+
+
 def test_resume_with_patches_is_bitwise_exact(tmp_path):
     over = [*MODELS["dncnn"], "objective.degradation={name: gaussian-noise, sigma_min: 0, "
             "sigma_max: 55}", "objective.lr_milestones=[4]"]
