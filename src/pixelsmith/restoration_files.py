@@ -163,6 +163,8 @@ def restore_file(r: Restorer, path: Path, out_dir: Path, *, root: Path | None = 
     res = Result(path)
     if degrade:
         name, params = r.degradation
+        if name == "gaussian-noise" and sigma is not None:  # a blind model at a chosen level
+            params = {"sigma": sigma}
         _, _, deg = degradation_from_config({"name": name, **params})
         clean = crop_to_multiple(pixels, r.scale)
         if img.alpha is not None:

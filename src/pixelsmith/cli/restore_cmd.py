@@ -45,7 +45,8 @@ def restore(
     task: str = typer.Option("auto", "--task", help="auto|denoise|sr|deblur|inpaint"),
     mask: Path = typer.Option(None, "--mask", help="inpainting: mask PNG (white = missing)"),
     sigma: float = typer.Option(None, "--sigma",
-                                help="noise level (0-255) for models that read it"),
+                                help="noise level (0-255) for models that read it; with "
+                                     "--degrade on a Gaussian-noise model also the noise added"),
     seed: int = typer.Option(0, "--seed", help="seed of --degrade"),
     device: str = typer.Option("auto", "--device"),
 ) -> None:
