@@ -88,7 +88,9 @@ def restore(
                                         tile=tile, overlap=overlap, sigma=sigma, seed=seed))
             progress.advance(bar)
     if degrade:
-        table = Table(title=f"{r.task} with {r.degradation[0]} {r.degradation[1]} (seed {seed})")
+        level = f", sigma {sigma:g}" if sigma is not None else ""
+        table = Table(title=f"{r.task}: model trained on {r.degradation[0]} {r.degradation[1]}"
+                            f"{level} (seed {seed})")
         for col in ("file", "degraded PSNR", "restored PSNR", "gain"):
             table.add_column(col, justify="left" if col == "file" else "right")
         for res in results:
