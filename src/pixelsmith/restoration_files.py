@@ -151,7 +151,7 @@ def output_path(path: Path, root: Path | None, out_dir: Path, suffix: str = "") 
 
 def restore_file(r: Restorer, path: Path, out_dir: Path, *, root: Path | None = None,
                  compare: bool = False, degrade: bool = False, tile: int = 256,
-                 overlap: int = 64, sigma: float | None = None, seed: int = 0) -> Result:
+                 overlap: int = 80, sigma: float | None = None, seed: int = 0) -> Result:
     """Restore one file into ``out_dir`` (same stem, .png). With ``degrade`` the file is
     taken as clean and first degraded by the model's own training degradation (seeded),
     so the result can be scored against it."""

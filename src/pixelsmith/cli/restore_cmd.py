@@ -41,7 +41,8 @@ def restore(
                                  help="treat inputs as clean: apply the model's own degradation "
                                       "(fixed seed) first, print PSNR before/after"),
     tile: int = typer.Option(256, "--tile", help="tile side in input pixels (0 = whole image)"),
-    overlap: int = typer.Option(64, "--overlap", help="overlap of neighbouring tiles, pixels"),
+    overlap: int = typer.Option(80, "--overlap", help="overlap of neighbouring tiles, pixels "
+                                "(exact for receptive radii up to overlap/4)"),
     task: str = typer.Option("auto", "--task", help="auto|denoise|sr|deblur|inpaint"),
     mask: Path = typer.Option(None, "--mask", help="inpainting: mask PNG (white = missing)"),
     sigma: float = typer.Option(None, "--sigma",
