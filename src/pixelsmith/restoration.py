@@ -141,7 +141,7 @@ class Restorer:
         return ((x.float() + 1) / 2).clamp(0, 1)
 
     @torch.no_grad()
-    def restore_image(self, y01_chw: torch.Tensor, tile: int = 256, overlap: int = 64,
+    def restore_image(self, y01_chw: torch.Tensor, tile: int = 256, overlap: int = 80,
                       sigma=None) -> torch.Tensor:
         """One (C, H, W) image of any size in [0, 1] -> (C, H*s, W*s) on the CPU, in tiles
         of ``tile`` pixels (0 = whole image at once)."""

@@ -61,11 +61,32 @@ def read_image_file(path: Path) -> ImageFile:
     return ImageFile(Path(path), pixels, alpha)
 
 
+def luma_sr(img: ImageFile, r: Restorer) -> bool:
+    """Colour picture, gray super-resolution model: enlarge Y with the net, Cb/Cr bicubic
+    (how the SR papers apply their Y-channel models to colour images)."""
+    return r.task == "sr" and r.img_channels == 1 and img.pixels.shape[0] == 3
+
+
+def rgb_to_ycbcr(x: torch.Tensor) -> torch.Tensor:
+    """(3, H, W) RGB in [0, 1] -> full-range (JPEG) YCbCr in [0, 1]; Y is the 601 luma the
+    gray training images were made with."""
+    r, g, b = x
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    return torch.stack([y, 0.5 + (b - y) / 1.772, 0.5 + (r - y) / 1.402])
+
+
+def ycbcr_to_rgb(x: torch.Tensor) -> torch.Tensor:
+    y, cb, cr = x[0], x[1] - 0.5, x[2] - 0.5
+    r, b = y + 1.402 * cr, y + 1.772 * cb
+    g = (y - 0.299 * r - 0.114 * b) / 0.587
+    return torch.stack([r, g, b]).clamp(0, 1)
+
+
 def fit_channels(img: ImageFile, r: Restorer) -> torch.Tensor:
     """The file's pixels with the model's channel count, or a one-line error on colour
     into a gray model (there is no honest way to restore colour with a gray model)."""
     c = img.pixels.shape[0]
-    if c == r.img_channels:
+    if c == r.img_channels or luma_sr(img, r):
         return img.pixels
     if c == 1:  # gray into a colour model: the same gray in all three channels
         return img.pixels.expand(3, -1, -1)
@@ -130,7 +151,7 @@ def output_path(path: Path, root: Path | None, out_dir: Path, suffix: str = "") 
 
 def restore_file(r: Restorer, path: Path, out_dir: Path, *, root: Path | None = None,
                  compare: bool = False, degrade: bool = False, tile: int = 256,
-                 overlap: int = 64, sigma: float | None = None, seed: int = 0) -> Result:
+                 overlap: int = 80, sigma: float | None = None, seed: int = 0) -> Result:
     """Restore one file into ``out_dir`` (same stem, .png). With ``degrade`` the file is
     taken as clean and first degraded by the model's own training degradation (seeded),
     so the result can be scored against it."""
@@ -142,6 +163,8 @@ def restore_file(r: Restorer, path: Path, out_dir: Path, *, root: Path | None = 
     res = Result(path)
     if degrade:
         name, params = r.degradation
+        if name == "gaussian-noise" and sigma is not None:  # a blind model at a chosen level
+            params = {"sigma": sigma}
         _, _, deg = degradation_from_config({"name": name, **params})
         clean = crop_to_multiple(pixels, r.scale)
         if img.alpha is not None:
@@ -152,7 +175,13 @@ def restore_file(r: Restorer, path: Path, out_dir: Path, *, root: Path | None = 
             sigma = float(known["sigma"][0])
     else:
         clean, y01 = None, pixels.float() / 255
-    x01 = r.restore_image(y01, tile=tile, overlap=overlap, sigma=sigma)
+    if luma_sr(img, r):
+        ycc = rgb_to_ycbcr(y01.clamp(0, 1))
+        big = r.restore_image(ycc[:1], tile=tile, overlap=overlap, sigma=sigma)
+        chroma = upscale_for_display(ycc[1:], tuple(big.shape[-2:]))
+        x01 = ycbcr_to_rgb(torch.cat([big, chroma]))
+    else:
+        x01 = r.restore_image(y01, tile=tile, overlap=overlap, sigma=sigma)
     out = to_file_channels(x01, img)
     res.written.append(save_png(out, output_path(path, root, out_dir), img.alpha))
     shown_in = to_file_channels(upscale_for_display(y01.clamp(0, 1), out.shape[-2:]), img)

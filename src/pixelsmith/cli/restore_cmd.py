@@ -41,11 +41,13 @@ def restore(
                                  help="treat inputs as clean: apply the model's own degradation "
                                       "(fixed seed) first, print PSNR before/after"),
     tile: int = typer.Option(256, "--tile", help="tile side in input pixels (0 = whole image)"),
-    overlap: int = typer.Option(64, "--overlap", help="overlap of neighbouring tiles, pixels"),
+    overlap: int = typer.Option(80, "--overlap", help="overlap of neighbouring tiles, pixels "
+                                "(exact for receptive radii up to overlap/4)"),
     task: str = typer.Option("auto", "--task", help="auto|denoise|sr|deblur|inpaint"),
     mask: Path = typer.Option(None, "--mask", help="inpainting: mask PNG (white = missing)"),
     sigma: float = typer.Option(None, "--sigma",
-                                help="noise level (0-255) for models that read it"),
+                                help="noise level (0-255) for models that read it; with "
+                                     "--degrade on a Gaussian-noise model also the noise added"),
     seed: int = typer.Option(0, "--seed", help="seed of --degrade"),
     device: str = typer.Option("auto", "--device"),
 ) -> None:
@@ -87,7 +89,9 @@ def restore(
                                         tile=tile, overlap=overlap, sigma=sigma, seed=seed))
             progress.advance(bar)
     if degrade:
-        table = Table(title=f"{r.task} with {r.degradation[0]} {r.degradation[1]} (seed {seed})")
+        level = f", sigma {sigma:g}" if sigma is not None else ""
+        table = Table(title=f"{r.task}: model trained on {r.degradation[0]} {r.degradation[1]}"
+                            f"{level} (seed {seed})")
         for col in ("file", "degraded PSNR", "restored PSNR", "gain"):
             table.add_column(col, justify="left" if col == "file" else "right")
         for res in results:

@@ -28,11 +28,13 @@ class DevicePatches:
     """Batches of random ``patch_size`` crops with random flips/rotations.
 
     Images are visited in shuffled epochs (each image once per epoch, one patch per visit),
-    so every picture contributes equally; same interface as ``DeviceBatches``.
+    so every picture contributes equally; same interface as ``DeviceBatches``, including
+    ``shard=(rank, world)``: every rank draws the global batch's crops and keeps its slice.
     """
 
     def __init__(self, data: ImageData, batch_size: int, patch_size: int, seed: int,
-                 device: torch.device, channels_last: bool = False):
+                 device: torch.device, channels_last: bool = False,
+                 shard: tuple[int, int] = (0, 1)):
         self.images = data.images.to(device)  # (N, C, H, W) uint8
         self.labels = None if data.labels is None else data.labels.to(device)
         h, w = self.images.shape[-2:]
@@ -40,6 +42,8 @@ class DevicePatches:
             raise PixelsmithError(f"data.patch_size must be in 1..{min(h, w)} (the images are "
                                   f"{h}x{w}), got {patch_size}")
         self.batch_size, self.patch_size, self.device = batch_size, patch_size, device
+        self.rank, self.world = shard
+        self.local_size = batch_size // self.world
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.gen = torch.Generator().manual_seed(seed)
         self.order = torch.empty(0, dtype=torch.long)  # indices still to visit (CPU)
@@ -57,8 +61,10 @@ class DevicePatches:
         h, w = self.images.shape[-2:]
         top = torch.randint(h - p + 1, (b,), generator=self.gen)
         left = torch.randint(w - p + 1, (b,), generator=self.gen)
-        sym = torch.randint(8, (b,), generator=self.gen)  # bits: transpose, flip rows, flip cols
-        idx, top, left, sym = (t.to(self.device, non_blocking=True) for t in (idx, top, left, sym))
+        sym = torch.randint(8, (b,), generator=self.gen)  # see gather_patches
+        mine = slice(self.rank * self.local_size, (self.rank + 1) * self.local_size)
+        idx, top, left, sym = (t[mine].to(self.device, non_blocking=True)
+                               for t in (idx, top, left, sym))
         x = gather_patches(self.images, idx, top, left, sym, self._i, self._j)
         x = from_uint8(x).contiguous(memory_format=self.memory_format)
         return Batch(x=x, c=None if self.labels is None else self.labels[idx])
@@ -76,7 +82,7 @@ def gather_patches(images: torch.Tensor, idx: torch.Tensor, top: torch.Tensor,
                    ) -> torch.Tensor:
     """(N, C, H, W) -> (B, C, P, P): patch b is images[idx[b]] cropped at (top, left) and
     transformed by symmetry sym[b] in 0..7. The symmetry is applied to the index grid
-    (transpose, then mirror rows and/or columns: the 8 elements of the square's group), so
+    (mirror rows and/or columns, then transpose: the 8 elements of the square's group), so
     the whole batch is one advanced-indexing gather, without a loop over images."""
     p = i.shape[0]
     tr = (sym & 1).bool().view(-1, 1, 1)

@@ -128,11 +128,26 @@ class RestorationObjective(Objective):
         """The net's estimate in [-1, 1] from an observation in [0, 1]."""
         return net(y01 * 2 - 1, known.get("sigma"))
 
+    def degrade(self, x01: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """Degrade this rank's batch from the global RNG (saved with the checkpoint). Under
+        data parallelism (``shard`` = (rank, world), all ranks seeded alike) every rank
+        draws the noise of the whole global batch and keeps its own slice, so ranks get
+        different noise and N ranks reproduce one process."""
+        rank, world = getattr(self, "shard", (0, 1))
+        if world == 1:
+            return self.degradation(x01)
+        n = x01.shape[0]
+        y, known = self.degradation(x01.repeat(world, 1, 1, 1))
+        mine = slice(rank * n, (rank + 1) * n)
+        if torch.is_tensor(known.get("sigma")):
+            known = {**known, "sigma": known["sigma"][mine]}
+        return y[mine], known
+
     def loss(self, batch: Batch) -> dict[str, torch.Tensor]:
         if self.cfg.lr_milestones:
             self._set_lr()
         x = batch.x.float()
-        y01, known = self.degradation((x + 1) / 2)  # global RNG: saved with the checkpoint
+        y01, known = self.degrade((x + 1) / 2)
         x_hat = self.restore(self.nets["restorer"], y01, known).float()
         if x_hat.shape != x.shape:
             raise PixelsmithError(f"the restorer returned {tuple(x_hat.shape)} for clean "
