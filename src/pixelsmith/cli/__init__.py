@@ -13,6 +13,7 @@ from pixelsmith.cli import (
     interpolate_cmd,
     list_cmd,
     reconstruct_cmd,
+    restore_cmd,
     sample_cmd,
     train_cmd,
 )
@@ -29,6 +30,7 @@ app.command("export")(export_cmd.export)
 app.command("list")(list_cmd.list_components)
 app.command("reconstruct")(reconstruct_cmd.reconstruct)
 app.command("evaluate")(evaluate_cmd.evaluate)
+app.command("restore")(restore_cmd.restore)
 app.add_typer(evaluator_cmd.app, name="evaluator")
 
 

@@ -18,10 +18,13 @@ class DataConfig:
     root: str | None = None  # folder holding the data set (torchvision layout) or the images
     download: bool = False  # let torchvision download MNIST/Fashion-MNIST/CIFAR-10 into root
     split: str = choice("train", "train", "test", help="which split of a standard data set")
-    img_size: int = 32  # images are resized to img_size x img_size
+    img_size: int = 32  # images are resized to img_size x img_size (image-folder: 0 = native
+    # size, portraits turned landscape, centre-cropped to the smallest common size)
     img_channels: int = 1  # 1 = gray, 3 = RGB; sources are converted to this
     labels: bool = False  # image-folder: use subfolder names as class labels
     max_images: int | None = None  # keep only the first N images (quick experiments)
+    patch_size: int | None = None  # train on random crops of this size with flips/rotations
+    file_list: str | None = None  # image-folder: only the files listed (relative to root)
 
 
 @dataclass

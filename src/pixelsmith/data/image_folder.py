@@ -138,8 +138,12 @@ def warn_skipped(root: Path, failed: Sequence[tuple[Path, str]],
                    "with data.labels=true)")
 def load_image_folder(cfg: DataConfig) -> ImageData:
     root = require_dir(cfg.root, "image")
-    check_shape_args(cfg.img_size, cfg.img_channels)
+    check_shape_args(cfg.img_size or 1, cfg.img_channels)  # 0 = native size (data/patches.py)
     paths, others = scan_folder(root)
+    if cfg.file_list is not None and paths:
+        from pixelsmith.data.patches import select_listed
+
+        paths, others = select_listed(root, paths, cfg.file_list), []  # lists are no strays
     if not paths:
         extra = f" (only {len(others)} other files, e.g. {_names(root, others)})" if others else ""
         raise PixelsmithError(f"no image files ({', '.join(sorted(IMAGE_EXTENSIONS))}) under "
@@ -152,8 +156,13 @@ def load_image_folder(cfg: DataConfig) -> ImageData:
                                   f"{len(loose)} lie directly in {root} ({_names(root, loose)}); "
                                   "move them into a subfolder or set data.labels=false")
         class_names = sorted({p.relative_to(root).parts[0] for p in paths})
-    images, kept, failed = decode_files(paths, cfg.img_size, cfg.img_channels,
-                                        limit=cfg.max_images, desc=f"reading {root.name}")
+    if cfg.img_size == 0:
+        from pixelsmith.data.patches import decode_native_files
+
+        images, kept, failed = decode_native_files(paths, cfg.img_channels, cfg.max_images)
+    else:
+        images, kept, failed = decode_files(paths, cfg.img_size, cfg.img_channels,
+                                            limit=cfg.max_images, desc=f"reading {root.name}")
     warn_skipped(root, failed, others)
     if not kept:
         raise PixelsmithError(f"none of the {len(failed)} image files under {root} could be "

@@ -47,6 +47,9 @@ class Objective:
     sample_module: str = ""  # the network that makes images; the EMA follows it
     sample_classes: int = 0  # > 0: sample_inputs takes class labels in 0..sample_classes-1
     shard: tuple[int, int] = (0, 1)  # (rank, world size), set by the trainer when distributed
+    # uint8 (N, C, H, W) clean images the trainer hands over before ``sample_inputs``, so
+    # objectives that mend images (restoration, inpainting) show the same ones every grid
+    grid_images: torch.Tensor | None = None
 
     def __init__(self, cfg, nets: nn.ModuleDict, info: DataInfo, device: torch.device):
         self.cfg, self.nets, self.info, self.device = cfg, nets, info, device

@@ -62,7 +62,8 @@ class Trainer:
             raise PixelsmithError(f"data set '{cfg.data.name}' has no images")
         self.data_source = data.source
         self.class_names = data.class_names
-        self.info = DataInfo(cfg.data.img_size, cfg.data.img_channels, data.num_classes)
+        self.info = DataInfo(cfg.data.patch_size or cfg.data.img_size, cfg.data.img_channels,
+                             data.num_classes)
         self.nets = build_model(cfg.model, img_size=self.info.img_size,
                                 img_channels=self.info.img_channels,
                                 num_classes=self.info.num_classes).to(self.device)
@@ -76,11 +77,19 @@ class Trainer:
         self.phases = self.objective.phases()
         from pixelsmith.training.sampler import DeviceBatches
 
-        self.batches = DeviceBatches(data, t.batch_size, t.seed + 1, self.device, t.channels_last,
-                                     shard=(self.dist.rank, self.dist.world_size))
+        shard = (self.dist.rank, self.dist.world_size)  # each rank: its slice of the batch
+        if cfg.data.patch_size:  # restorers: random crops + flips/rotations
+            from pixelsmith.data.patches import DevicePatches
+
+            self.batches = DevicePatches(data, t.batch_size, cfg.data.patch_size, t.seed + 1,
+                                         self.device, t.channels_last, shard=shard)
+        else:
+            self.batches = DeviceBatches(data, t.batch_size, t.seed + 1, self.device,
+                                         t.channels_last, shard=shard)
         sample_net = self.nets[self.objective.sample_module]
         self.ema = EMA(sample_net, t.ema_decay, t.ema_start) if t.ema_decay > 0 else None
         # fixed inputs for the sample grids, from their own generator: same grid every time
+        self.objective.grid_images = self.batches.images[: t.num_samples]  # first images
         self.fixed_inputs = self.objective.sample_inputs(
             t.num_samples, torch.Generator().manual_seed(t.seed + 2), self._grid_labels())
         self.step, self.images_seen = 0, 0

@@ -1,0 +1,113 @@
+"""Inpaint a user's images with a trained model: the library behind
+``pixelsmith restore --task inpaint``.
+
+Images are read at their own size (no resizing: a resized picture would not match its
+mask); the network is fully convolutional and pads internally to a multiple of its
+stride, so any size works in one pass. A model trained on 28 or 32 px images has learnt
+to fill holes of that scale: large holes in large photographs are beyond it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+from pixelsmith.data.masks import load_mask_file
+from pixelsmith.errors import PixelsmithError
+from pixelsmith.sampling import LoadedModel, load_model
+
+
+def load_inpainter(run_or_ckpt: str | Path, *, device: str = "auto") -> LoadedModel:
+    """An inpainting run's generator (EMA weights when kept), ready for ``inpaint``."""
+    model = load_model(run_or_ckpt, device=device)
+    family = model.meta.get("family") or type(model.cfg.model).family
+    if family != "inpainting" or not hasattr(model.net, "inpaint"):
+        raise PixelsmithError(f"{model.path} is a '{family}' model, not an inpainting one; "
+                              "train one with configs/inpainting/*.yaml")
+    return model
+
+
+@torch.no_grad()
+def inpaint(model: LoadedModel | torch.nn.Module, y01: torch.Tensor,
+            mask: torch.Tensor) -> torch.Tensor:
+    """Fill the holes: y01 (N, C, H, W) in [0, 1], mask (N or 1, 1, H, W) with 1 = known
+    -> (N, C, H, W) in [0, 1]; known pixels are returned exactly (bit for bit)."""
+    net = model.net if isinstance(model, LoadedModel) else model
+    param = next(net.parameters())
+    if y01.dim() != 4 or mask.dim() != 4 or mask.shape[1] != 1:
+        raise PixelsmithError(f"inpaint needs images (N, C, H, W) and masks (N, 1, H, W), got "
+                              f"{tuple(y01.shape)} and {tuple(mask.shape)}")
+    if y01.shape[1] != net.img_channels:
+        raise PixelsmithError(f"the model fills {net.img_channels}-channel images, "
+                              f"got {y01.shape[1]} channels")
+    if mask.shape[-2:] != y01.shape[-2:]:
+        raise PixelsmithError(f"mask is {mask.shape[-1]}x{mask.shape[-2]} but the image is "
+                              f"{y01.shape[-1]}x{y01.shape[-2]} (WxH)")
+    keep = mask.expand(y01.shape[0], 1, *y01.shape[-2:]).to(y01.device).bool()
+    y = (y01.to(param.device, torch.float32) * 2 - 1)
+    out = net(y, keep.to(param.device).float()).float().cpu().to(y01.device)  # [-1, 1]
+    return torch.where(keep, y01, ((out + 1) / 2).clamp(0, 1).to(y01.dtype))
+
+
+def read_image(path: Path, channels: int) -> torch.Tensor:
+    """An image file at its own size -> float (1, C, H, W) in [0, 1]. Transparency is
+    composited onto white (as for training data); gray vs colour must fit the model."""
+    from pixelsmith.data.transforms import to_8bit
+
+    try:
+        with Image.open(path) as img:
+            img = to_8bit(ImageOps.exif_transpose(img))
+    except FileNotFoundError:
+        raise PixelsmithError(f"input image {path} does not exist") from None
+    except Exception as e:  # any decoder failure
+        raise PixelsmithError(f"cannot read image {path} ({type(e).__name__}: {e})") from None
+    a = np.array(img)
+    if a.ndim == 3 and (a[..., 0] == a[..., 1]).all() and (a[..., 1] == a[..., 2]).all():
+        a = a[..., 0]  # a gray picture stored as RGB is a gray picture
+    have = 1 if a.ndim == 2 else 3
+    if have != channels:
+        kind = {1: "gray (1 channel)", 3: "colour (3 channels)"}
+        raise PixelsmithError(f"image {path} is {kind[have]} but the model fills "
+                              f"{kind[channels]} images; convert the image first")
+    a = a[None] if a.ndim == 2 else a.transpose(2, 0, 1)  # (C, H, W)
+    return torch.from_numpy(np.ascontiguousarray(a))[None].float() / 255
+
+
+def _save(x01: torch.Tensor, path: Path) -> None:
+    a = (x01[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a).save(path)
+
+
+def inpaint_files(checkpoint: str | Path, inputs: list[Path], mask: Path | None,
+                  out_dir: Path, *, compare: bool = False, device: str = "auto") -> list[Path]:
+    """Inpaint each input file with one mask file (white = missing, the image's size);
+    writes ``out_dir/<name>.png`` and with ``compare`` ``<name>_compare.png`` (masked |
+    inpainted). Returns the inpainted files' paths."""
+    if mask is None:
+        raise PixelsmithError("inpainting needs --mask MASK.png (white = missing pixels, "
+                              "the same size as the image)")
+    if not inputs:
+        raise PixelsmithError("no input images given")
+    stems = [Path(p).stem for p in inputs]
+    clash = next((s for s in stems if stems.count(s) > 1), None)
+    if clash is not None:
+        raise PixelsmithError(f"two inputs would both be written as {clash}.png; rename one")
+    model = load_inpainter(checkpoint, device=device)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in map(Path, inputs):
+        y01 = read_image(path, model.net.img_channels)
+        m = load_mask_file(mask, *y01.shape[-2:])
+        x01 = inpaint(model, y01, m)
+        dest = out_dir / f"{path.stem}.png"
+        _save(x01, dest)
+        written.append(dest)
+        if compare:  # masked (hole mid-gray) | inpainted, 4 white pixels between
+            masked = torch.where(m.bool(), y01, torch.full_like(y01, 0.5))
+            gap = torch.ones(*y01.shape[:3], 4)
+            _save(torch.cat([masked, gap, x01], dim=3), out_dir / f"{path.stem}_compare.png")
+    return written

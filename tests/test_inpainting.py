@@ -1,0 +1,219 @@
+"""Inpainting: the model, the objective through the one trainer, exact resume, the
+library on real files, and the OpenCV baselines."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from pixelsmith.config import load_config
+from pixelsmith.data.masks import make_mask
+from pixelsmith.errors import PixelsmithError
+from pixelsmith.inpaint_baselines import navier_stokes, telea
+from pixelsmith.inpainting import inpaint, inpaint_files, load_inpainter
+from pixelsmith.metrics.paired import psnr
+from pixelsmith.models import build_model
+from pixelsmith.registry import BASELINES
+from pixelsmith.sampling import generate
+from pixelsmith.training import Trainer
+from pixelsmith.training.checkpoint import load_checkpoint
+
+TINY = [
+    "data.name=digits", "data.img_size=16", "data.max_images=64", "model.name=inpaint-unet",
+    "model.g_width=4", "model.d_width=4", "model.max_width=8", "model.levels=2",
+    "train.batch_size=8", "train.log_every=1", "train.sample_every=0", "train.num_samples=4",
+    "train.checkpoint_every=0", "train.progress=false",
+]
+
+
+def tiny(*overrides: str):
+    return load_config(None, [*TINY, *overrides])
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("inpaint") / "run"
+    Trainer(tiny("train.steps=2", "data.img_channels=1"), run).fit()
+    return run
+
+
+@pytest.mark.parametrize("size", [28, 32, 37])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_generator_shapes_and_known_pixels_exact(size, channels):
+    cfg = tiny().model
+    nets = build_model(cfg, img_size=size, img_channels=channels)
+    g, d = nets["generator"], nets["discriminator"]
+    y = torch.rand(2, channels, size, size) * 2 - 1
+    mask = make_mask("free-form", coverage=0.3)(2, size, size,
+                                                  generator=torch.Generator().manual_seed(0))
+    out = g(y, mask)
+    assert out.shape == y.shape and out.abs().max() <= 1
+    filled = g.inpaint(y, mask)
+    known = mask.bool().expand_as(y)
+    assert torch.equal(filled[known], y[known])  # exactly, not approximately
+    assert not torch.equal(filled[~known], y[~known])
+    assert d(filled, mask).dim() == 2  # (B, patches)
+    # the hole's content does not leak in: G only sees y * mask
+    assert torch.equal(g(torch.where(known, y, torch.full_like(y, 0.7)), mask), out)
+
+
+def test_one_training_step_logs_losses_and_grids(tmp_path):
+    trainer = Trainer(tiny("train.steps=1", "data.img_channels=3"), tmp_path / "run").fit()
+    assert trainer.step == 1
+    row = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1]
+    for key in ("d/loss", "g/l1_hole", "g/l1_valid", "g/adv", "g/psnr_hole"):
+        assert f'"{key}"' in row
+    grid = Image.open(tmp_path / "run" / "samples" / "step_0000001.png")
+    # 4 strips of (3 x 16 + 4) px in a 2 x 2 grid with 2 px padding
+    assert grid.size == (2 * (3 * 16 + 4) + 3 * 2, 2 * 16 + 3 * 2)
+    inputs = trainer.fixed_inputs  # fixed images are the first training images
+    assert torch.equal(inputs["x"], trainer.batches.images[:4].float() / 127.5 - 1)
+
+
+def test_resume_is_exact(tmp_path):
+    full = Trainer(tiny("train.steps=6"), tmp_path / "full").fit()
+    Trainer(tiny("train.steps=3"), tmp_path / "part").fit()
+    resumed = Trainer.resume(tmp_path / "part", ["train.steps=6"]).fit()
+    a, b = full.nets.state_dict(), resumed.nets.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)  # masks are redrawn identically
+
+
+def test_inpaint_function_keeps_known_pixels(trained_run):
+    model = load_inpainter(trained_run, device="cpu")
+    y01 = torch.rand(3, 1, 20, 24)
+    mask = make_mask("random-boxes", coverage=0.3)(3, 20, 24)
+    x01 = inpaint(model, y01, mask)
+    assert x01.shape == y01.shape and 0 <= x01.min() and x01.max() <= 1
+    assert torch.equal(x01[mask.bool()], y01[mask.bool()])
+    with pytest.raises(PixelsmithError, match="1-channel images, got 3"):
+        inpaint(model, torch.rand(1, 3, 20, 24), mask[:1])
+    with pytest.raises(PixelsmithError, match="restore --task inpaint"):
+        generate(model, 2)  # `pixelsmith sample` has no images to fill: a clear message
+
+
+def _picture(h, w, channels):
+    yy, xx = np.mgrid[0:h, 0:w]
+    a = (127 + 100 * np.sin(xx / 5.0) * np.cos(yy / 7.0)).astype(np.uint8)
+    return a if channels == 1 else np.stack([a, a[::-1], 255 - a], -1)
+
+
+def _mask_file(path, h, w):
+    m = np.zeros((h, w), np.uint8)
+    m[h // 3 : h // 2, w // 4 : w // 2] = 255  # white = missing
+    Image.fromarray(m).save(path)
+    return m == 255
+
+
+def test_inpaint_files_gray_png_writes_outputs(trained_run, tmp_path):
+    pic = _picture(40, 50, 1)  # larger than the 16 px training size, not square
+    Image.fromarray(pic).save(tmp_path / "img.png")
+    hole = _mask_file(tmp_path / "mask.png", 40, 50)
+    out = inpaint_files(trained_run, [tmp_path / "img.png"], tmp_path / "mask.png",
+                        tmp_path / "out", compare=True, device="cpu")
+    assert out == [tmp_path / "out" / "img.png"]
+    res = np.array(Image.open(out[0]))
+    assert res.shape == (40, 50) and (res[~hole] == pic[~hole]).all()
+    assert Image.open(tmp_path / "out" / "img_compare.png").size == (2 * 50 + 4, 40)
+
+
+def test_inpaint_files_rgb_and_errors(tmp_path):
+    run = tmp_path / "rgb"
+    Trainer(tiny("train.steps=1", "data.img_channels=3"), run).fit()
+    pic = _picture(24, 24, 3)
+    Image.fromarray(pic).save(tmp_path / "img.jpg", quality=95)
+    Image.fromarray(np.dstack([pic, np.full((24, 24), 255, np.uint8)])).save(tmp_path / "a.png")
+    hole = _mask_file(tmp_path / "mask.png", 24, 24)
+    out = inpaint_files(run, [tmp_path / "img.jpg", tmp_path / "a.png"], tmp_path / "mask.png",
+                        tmp_path / "out", compare=False, device="cpu")
+    jpg = np.array(Image.open(tmp_path / "img.jpg"))
+    assert (np.array(Image.open(out[0]))[~hole] == jpg[~hole]).all()
+    assert (np.array(Image.open(out[1]))[~hole] == pic[~hole]).all()  # RGBA, opaque
+    _mask_file(tmp_path / "small.png", 20, 24)
+    with pytest.raises(PixelsmithError, match=r"small\.png is 24x20 .* image is 24x24"):
+        inpaint_files(run, [tmp_path / "a.png"], tmp_path / "small.png", tmp_path / "o")
+    with pytest.raises(PixelsmithError, match="--mask"):
+        inpaint_files(run, [tmp_path / "a.png"], None, tmp_path / "o")
+    Image.fromarray(_picture(24, 24, 1)).save(tmp_path / "gray.png")
+    with pytest.raises(PixelsmithError, match=r"gray\.png is gray .* colour"):
+        inpaint_files(run, [tmp_path / "gray.png"], tmp_path / "mask.png", tmp_path / "o")
+
+
+def test_inpaint_files_refuses_other_families(tmp_path):
+    run = tmp_path / "gan"
+    Trainer(load_config(None, ["data.name=digits", "data.img_size=16", "data.max_images=16",
+                               "model.z_dim=4", "model.g_width=4", "model.d_width=4",
+                               "train.steps=1", "train.batch_size=8", "train.progress=false",
+                               "train.num_samples=4"]), run).fit()
+    with pytest.raises(PixelsmithError, match="'gan' model, not an inpainting one"):
+        load_inpainter(run, device="cpu")
+
+
+@pytest.mark.parametrize("name", ["telea", "navier-stokes"])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_baselines_beat_mid_gray_on_a_smooth_image(name, channels):
+    yy, xx = np.mgrid[0:48, 0:48]
+    ramp = torch.from_numpy(40 + 2.5 * xx + 1.5 * yy + 20 * np.sin(yy / 15)).float().div(255)
+    x01 = ramp[None, None] if channels == 1 else torch.stack([ramp, ramp.T, 1 - ramp])[None]
+    mask = make_mask("center-box", coverage=0.1)(1, 48, 48)
+    gray = torch.where(mask.bool(), x01, torch.full_like(x01, 0.5))
+    filled = BASELINES.get(name)(gray, {"mask": mask}, radius=3)
+    assert torch.equal(filled[mask.expand_as(x01).bool()], x01[mask.expand_as(x01).bool()])
+    hole = 1 - mask
+    base = psnr(gray * 2 - 1, x01 * 2 - 1, hole)
+    ours = psnr(filled * 2 - 1, x01 * 2 - 1, hole)
+    assert ours > base + 6, (float(ours), float(base))  # measured: about +12 dB
+    with pytest.raises(PixelsmithError, match="known\\['mask'\\]"):
+        BASELINES.get(name)(x01, {})
+
+
+def test_checkpoint_records_the_inpainting_family(trained_run):
+    assert load_checkpoint(trained_run).meta["family"] == "inpainting"
+
+
+def test_baselines_are_registered():
+    assert BASELINES.get("telea") is telea and BASELINES.get("navier-stokes") is navier_stokes
+
+
+def test_restore_cli_inpaints_with_a_mask_file(trained_run, tmp_path):
+    import subprocess
+    import sys
+
+    pic = _picture(30, 36, 1)
+    Image.fromarray(pic).save(tmp_path / "img.png")
+    hole = _mask_file(tmp_path / "mask.png", 30, 36)
+    # one subprocess only (each costs seconds of imports); the errors are tested above
+    proc = subprocess.run(
+        [sys.executable, "-m", "pixelsmith", "restore", "--task", "inpaint", "--checkpoint",
+         str(trained_run), "--input", str(tmp_path / "img.png"), "--mask",
+         str(tmp_path / "mask.png"), "--out", str(tmp_path / "out"), "--compare",
+         "--device", "cpu"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "wrote 1 file(s)" in proc.stdout
+    res = np.array(Image.open(tmp_path / "out" / "img.png"))
+    assert res.shape == (30, 36) and (res[~hole] == pic[~hole]).all()
+    assert Image.open(tmp_path / "out" / "img_compare.png").size == (2 * 36 + 4, 30)
+
+
+def test_perceptual_term_uses_an_evaluator_folder(tmp_path):
+    import json
+
+    from safetensors.torch import save_file
+
+    from pixelsmith.metrics.evaluator_net import EvaluatorNet
+
+    with pytest.raises(PixelsmithError, match="perceptual_evaluator"):
+        Trainer(tiny("train.steps=1", "objective.perceptual_weight=0.5"), tmp_path / "a")
+    net = EvaluatorNet(img_channels=1, num_classes=10, width=4)  # untrained: only the plumbing
+    folder = tmp_path / "evaluator"
+    folder.mkdir()
+    save_file(net.state_dict(), str(folder / "evaluator.safetensors"))
+    (folder / "evaluator.json").write_text(json.dumps(
+        {"dataset": "digits", "img_size": 16, "img_channels": 1, "num_classes": 10, "width": 4,
+         "weights_sha256": "0" * 64}))
+    trainer = Trainer(tiny("train.steps=1", "objective.perceptual_weight=0.5",
+                           f"objective.perceptual_evaluator={folder}"), tmp_path / "b").fit()
+    row = (tmp_path / "b" / "metrics.jsonl").read_text()
+    assert '"g/perceptual"' in row
+    # the evaluator is a fixed judge, not trained by the G phase
+    ev = trainer.objective.features
+    assert all(torch.equal(p, net.state_dict()[k]) for k, p in ev.state_dict().items())

@@ -1,0 +1,182 @@
+"""The restoration objective, exact resume with patches, the Restorer and tiling."""
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from pixelsmith.config import load_config
+from pixelsmith.data.degradations import make_degradation
+from pixelsmith.errors import PixelsmithError
+from pixelsmith.models.dncnn import DnCNN
+from pixelsmith.models.srnet import SRNet
+from pixelsmith.objectives.restoration import lr_at
+from pixelsmith.restoration import load_restorer, tiled_apply
+from pixelsmith.training import Trainer
+
+TINY = ["data.name=digits", "data.img_size=16", "data.max_images=64", "data.patch_size=8",
+        "train.batch_size=8", "train.log_every=1", "train.sample_every=0",
+        "train.checkpoint_every=3", "train.num_samples=4", "train.progress=false"]
+MODELS = {
+    "dncnn": ["model.name=dncnn", "model.depth=4", "model.width=8"],
+    "unet-restorer": ["model.name=unet-restorer", "model.width=4", "model.max_width=8",
+                      "model.levels=2", "model.blocks=1", "model.noise_level_input=true",
+                      "objective.loss=l1"],
+    "srnet": ["model.name=srnet", "model.scale=2", "model.width=8", "model.blocks=1",
+              "objective.degradation={name: bicubic-down, scale: 2}"],
+}
+
+
+def tiny(*overrides):
+    return load_config(None, [*TINY, *overrides])
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_one_training_step_per_model(name, tmp_path):
+    cfg = tiny(*MODELS[name], "train.steps=1")
+    trainer = Trainer(cfg, tmp_path / "run")
+    before = [p.detach().clone() for p in trainer.nets["restorer"].parameters()]
+    trainer.fit()
+    after = list(trainer.nets["restorer"].parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(before, after))
+    row = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1]
+    assert '"restorer/loss"' in row and '"restorer/psnr"' in row
+    # sample grid: 4 pictures, each degraded | restored | clean of the 16 px images
+    from PIL import Image
+
+    grid = Image.open(next((tmp_path / "run" / "samples").glob("*.png")))
+    assert grid.size == (2 + 2 * (2 + 3 * 16 + 2 * 2), 2 + 2 * (2 + 16))
+
+
+def test_loss_is_the_l2_of_the_restored_noisy_batch(tmp_path):
+    trainer = Trainer(tiny(*MODELS["dncnn"], "train.steps=1"), tmp_path / "run")
+    obj, net = trainer.objective, trainer.nets["restorer"]
+    batch = trainer.batches.next()
+    torch.manual_seed(5)
+    loss = obj.loss(batch)
+    torch.manual_seed(5)  # the same noise, computed independently
+    x01 = (batch.x + 1) / 2
+    y = x01 + 25 / 255 * torch.randn_like(x01)
+    x_hat = net(y * 2 - 1)
+    assert torch.allclose(loss["loss"], F.mse_loss(x_hat, batch.x), atol=1e-6)
+    mse01 = ((x_hat.clamp(-1, 1) - batch.x) / 2).pow(2).flatten(1).mean(1).double()
+    assert torch.allclose(loss["psnr"].double(), (10 * torch.log10(1 / mse01)).mean(), atol=1e-3)
+
+
+def test_ranks_degrade_their_slice_of_the_global_batch(tmp_path):
+    over = [*MODELS["dncnn"], "objective.degradation={name: gaussian-noise, sigma_min: 0, "
+            "sigma_max: 55}", "train.steps=1"]
+    obj = Trainer(tiny(*over), tmp_path / "run").objective
+    x01 = torch.rand(6, 1, 8, 8)
+    torch.manual_seed(3)
+    whole, known = obj.degrade(x01)
+    parts = []
+    for rank in range(3):  # every rank starts from the same seed, as under torchrun
+        obj.shard = (rank, 3)
+        torch.manual_seed(3)
+        parts.append(obj.degrade(x01[rank * 2 : rank * 2 + 2]))
+    assert torch.equal(torch.cat([p[0] for p in parts]), whole)
+    assert torch.equal(torch.cat([p[1]["sigma"] for p in parts]), known["sigma"])
+
+
+def test_resume_with_patches_is_bitwise_exact(tmp_path):
+    over = [*MODELS["dncnn"], "objective.degradation={name: gaussian-noise, sigma_min: 0, "
+            "sigma_max: 55}", "objective.lr_milestones=[4]"]
+    whole = Trainer(tiny(*over, "train.steps=6"), tmp_path / "a").fit()
+    Trainer(tiny(*over, "train.steps=3"), tmp_path / "b").fit()
+    resumed = Trainer.resume(tmp_path / "b", ["train.steps=6"]).fit()
+    for (k, a), b in zip(whole.nets.state_dict().items(), resumed.nets.state_dict().values()):
+        assert torch.equal(a, b), k
+    rows_a = (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()
+    rows_b = (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()
+    strip = [r.split('"restorer/loss"')[1].split('"train/img_per_s"')[0] for r in rows_a[3:]]
+    assert strip == [r.split('"restorer/loss"')[1].split('"train/img_per_s"')[0]
+                     for r in rows_b[3:]]
+    lrs = [json.loads(r)["restorer/lr"] for r in rows_a]
+    assert lrs == pytest.approx([1e-3] * 4 + [1e-4] * 2)  # milestone 4: steps 5 and 6 lower
+
+
+def test_lr_steps_down_at_milestones():
+    cfg = tiny(*MODELS["dncnn"], "objective.lr=0.01", "objective.lr_milestones=[10, 20]",
+               "objective.lr_gamma=0.5").objective
+    assert [lr_at(cfg, s) for s in (0, 9, 10, 19, 20, 99)] == [0.01, 0.01, 0.005, 0.005,
+                                                              0.0025, 0.0025]
+
+
+@pytest.mark.parametrize("overrides,match", [
+    (["model.name=srnet", "model.scale=3", "objective.degradation={name: bicubic-down, scale: 2}"],
+     r"model.scale \(3\) must equal objective.degradation.scale \(2\)"),
+    (["model.name=srnet"], "model.scale is 2.*objective.degradation.name is 'gaussian-noise'"),
+    (["model.name=dncnn", "objective.degradation={name: bicubic-down, scale: 2}"],
+     "use model.name: srnet"),
+    (["model.name=dncnn", "objective.degradation={name: gaussian-noise, sigmaa: 3}"],
+     "objective.degradation: degradation 'gaussian-noise' has no parameter 'sigmaa'"),
+    (["model.name=dncnn", "objective.degradation=gaussian"],
+     "'objective.degradation' must be a mapping with a 'name'"),
+    (["model.name=srnet", "model.scale=3", "objective.degradation={name: bicubic-down, scale: 3}"],
+     r"data.patch_size \(8\) must be a multiple of objective.degradation.scale \(3\)"),
+])
+def test_config_mismatches_are_one_line_errors(overrides, match, tmp_path):
+    with pytest.raises(PixelsmithError, match=match) as e:
+        Trainer(tiny(*overrides, "model.width=4"), tmp_path / "run")
+    assert "\n" not in str(e.value)
+
+
+def _random_bn(net):
+    g = torch.Generator().manual_seed(0)
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):  # eval-mode statistics that are not identity
+            m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
+            m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+    return net.eval()
+
+
+def test_tiled_dncnn_equals_whole_image():
+    torch.manual_seed(0)
+    net = _random_bn(DnCNN(img_channels=1, depth=17, width=4))  # receptive radius 17
+    y = torch.rand(1, 1, 150, 171)
+    with torch.no_grad():
+        whole = net(y)
+        tiled = tiled_apply(net, y, tile=144, overlap=68)  # margin 68 // 4 = 17
+        loose = tiled_apply(net, y, tile=64, overlap=16)
+    assert (tiled - whole).abs().max() < 1e-5
+    # too little overlap for exactness: still close, and no seam (a smooth blend)
+    assert (loose - whole).abs().max() < 0.1
+
+
+def test_tiled_sr_scales_output_coordinates():
+    torch.manual_seed(0)
+    net = SRNet(img_channels=3, scale=2, width=4, blocks=1).eval()  # radius ~5 input px
+    y = torch.rand(1, 3, 70, 81)
+    with torch.no_grad():
+        whole, tiled = net(y), tiled_apply(net, y, tile=56, overlap=28, scale=2)
+    assert tiled.shape == whole.shape == (1, 3, 140, 162)
+    assert (tiled - whole).abs().max() < 1e-5
+
+
+def test_tile_smaller_than_twice_overlap_is_an_error():
+    with pytest.raises(PixelsmithError, match="--tile"):
+        tiled_apply(lambda t: t, torch.rand(1, 1, 50, 50), tile=30, overlap=20)
+
+
+def test_restorer_denoises_and_rejects_other_models(tmp_path):
+    Trainer(tiny(*MODELS["srnet"], "train.steps=1"), tmp_path / "sr").fit()
+    r = load_restorer(tmp_path / "sr", device="cpu")
+    assert (r.task, r.scale, r.img_channels) == ("sr", 2, 1)
+    y = torch.rand(1, 13, 9)
+    out = r.restore_image(y, tile=8, overlap=2)
+    assert out.shape == (1, 26, 18) and out.min() >= 0 and out.max() <= 1
+    from tests.helpers import tiny_config
+
+    Trainer(tiny_config("train.steps=1"), tmp_path / "gan").fit()
+    with pytest.raises(PixelsmithError, match="holds a gan model, not a restoration model"):
+        load_restorer(tmp_path / "gan")
+
+
+def test_seeded_degradation_reproduces_the_evaluation_set():
+    x = torch.rand(2, 1, 16, 16)
+    deg = make_degradation("gaussian-noise", sigma=15)
+    a, _ = deg(x, torch.Generator().manual_seed(0))
+    b, _ = deg(x, torch.Generator().manual_seed(0))
+    assert torch.equal(a, b)

@@ -1,0 +1,126 @@
+"""``pixelsmith restore`` through the real command line, on real image files."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pixelsmith.config import load_config
+from pixelsmith.training import Trainer
+
+TINY = ["data.name=digits", "data.img_size=16", "data.max_images=32", "data.patch_size=8",
+        "model.name=dncnn", "model.depth=3", "model.width=4", "train.steps=2",
+        "train.batch_size=4", "train.num_samples=2", "train.progress=false"]
+
+
+def cli(*args) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src"),
+           "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "pixelsmith", "restore", *map(str, args)],
+                          capture_output=True, text=True, env=env, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("restore-runs")
+    Trainer(load_config(None, [*TINY, "data.img_channels=3"]), root / "color").fit()
+    Trainer(load_config(None, [*TINY, "data.img_channels=1"]), root / "gray").fit()
+    sr = ["model.name=srnet", "model.scale=2", "model.width=4", "model.blocks=1",
+          "objective.degradation={name: bicubic-down, scale: 2}", "data.img_channels=1"]
+    base = [o for o in TINY if not o.startswith("model.")]
+    Trainer(load_config(None, [*base, *sr]), root / "sr").fit()
+    return root
+
+
+def test_restore_gray_rgba_jpeg_and_16bit_files(runs, tmp_path):
+    rng = np.random.default_rng(0)
+    src = tmp_path / "in"
+    src.mkdir()
+    gray = rng.integers(0, 256, (37, 45), dtype=np.uint8)
+    Image.fromarray(gray).save(src / "gray.png")
+    rgba = rng.integers(0, 256, (30, 41, 4), dtype=np.uint8)
+    Image.fromarray(rgba, "RGBA").save(src / "icon.png")
+    Image.fromarray(rng.integers(0, 256, (33, 50, 3), dtype=np.uint8)).save(src / "photo.jpg")
+    deep = (rng.integers(0, 65536, (20, 24))).astype(np.uint16)
+    Image.fromarray(deep).save(src / "deep.png")  # 16-bit gray
+    Image.fromarray(np.full((32, 40), 128, np.uint8)).save(src / "flat.png")
+    out = tmp_path / "out"
+    # one process for all files (each start imports torch): restored, compared, scored
+    res = cli("--checkpoint", runs / "color", "--input", src, "--out", out, "--compare",
+              "--degrade", "--tile", "24", "--overlap", "8")
+    assert res.returncode == 0, res.stderr
+    g = Image.open(out / "gray.png")
+    assert g.mode == "L" and g.size == (45, 37)  # gray in, gray out (through a colour model)
+    icon = Image.open(out / "icon.png")
+    assert icon.mode == "RGBA" and icon.size == (41, 30)
+    assert np.array_equal(np.array(icon)[..., 3], rgba[..., 3])  # transparency kept
+    photo = Image.open(out / "photo.png")
+    assert photo.mode == "RGB" and photo.size == (50, 33)
+    assert Image.open(out / "deep.png").size == (24, 20)
+    # --degrade: clean | degraded | restored, and a PSNR table
+    assert Image.open(out / "photo_compare.png").size == (3 * 50 + 8, 33)
+    assert "degraded PSNR" in res.stdout and "photo.jpg" in res.stdout and "mean" in res.stdout
+    noisy = np.array(Image.open(out / "flat_degraded.png")).astype(float)
+    # sigma 25 in each of the colour model's channels, shown as gray (601 luma averages the
+    # three independent noises: 25 * |(0.299, 0.587, 0.114)| = 16.7)
+    assert 14 < noisy.std() < 19
+
+
+def test_compare_without_degrade_is_before_after(runs, tmp_path):
+    from pixelsmith.restoration import load_restorer
+    from pixelsmith.restoration_files import restore_file
+
+    Image.fromarray(np.full((21, 30), 90, np.uint8)).save(tmp_path / "a.png")
+    res = restore_file(load_restorer(runs / "gray"), tmp_path / "a.png", tmp_path / "o",
+                       compare=True)
+    assert [p.name for p in res.written] == ["a.png", "a_compare.png"]
+    assert Image.open(res.written[1]).size == (2 * 30 + 4, 21)
+
+
+def test_colour_photo_into_gray_model_is_a_clear_error(runs, tmp_path):
+    rng = np.random.default_rng(1)
+    Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(tmp_path / "p.jpg")
+    res = cli("-c", runs / "gray", "-i", tmp_path / "p.jpg", "-o", tmp_path / "o")
+    assert res.returncode == 2
+    line = res.stderr.strip()
+    assert line.startswith("error: ") and "\n" not in line
+    assert "is a colour image" in line and "restores gray images" in line
+    assert "convert the picture to gray" in line
+
+
+def test_task_mismatch_is_a_clear_error(runs, tmp_path):
+    from typer.testing import CliRunner
+
+    from pixelsmith.cli import app
+    from pixelsmith.errors import PixelsmithError
+
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "p.png")
+    res = CliRunner().invoke(app, ["restore", "-c", str(runs / "gray"), "-i",
+                                   str(tmp_path / "p.png"), "-o", str(tmp_path / "o"),
+                                   "--task", "sr"])
+    assert isinstance(res.exception, PixelsmithError)
+    assert "--task sr does not fit" in str(res.exception) and "a denoise model" in str(
+        res.exception)
+
+
+def test_colour_picture_through_gray_sr_model_enlarges_y_and_keeps_colour(runs, tmp_path):
+    import torch
+
+    from pixelsmith.restoration import load_restorer
+    from pixelsmith.restoration_files import restore_file, rgb_to_ycbcr, upscale_for_display
+
+    rng = np.random.default_rng(2)
+    smooth = rng.integers(40, 215, (5, 6, 3)).astype(np.uint8)
+    pic = Image.fromarray(smooth).resize((25, 20), Image.Resampling.BICUBIC)
+    pic.save(tmp_path / "c.png")
+    res = restore_file(load_restorer(runs / "sr"), tmp_path / "c.png", tmp_path / "o")
+    out = Image.open(res.written[0])
+    assert out.mode == "RGB" and out.size == (50, 40)
+    x = torch.from_numpy(np.array(pic)).permute(2, 0, 1).float() / 255
+    want = upscale_for_display(rgb_to_ycbcr(x)[1:], (40, 50))
+    got = rgb_to_ycbcr(torch.from_numpy(np.array(out)).permute(2, 0, 1).float() / 255)[1:]
+    assert (got - want).abs().mean() < 0.01  # chroma: bicubic, the net only sees Y
