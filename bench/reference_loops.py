@@ -25,12 +25,20 @@ class ReferenceLoop:
     def __init__(self, cfg, images: torch.Tensor, device: torch.device, workers: int = 0):
         # images: (N, C, H, W) uint8 on the host, as a data set hands them over
         self.cfg, self.device = cfg, device
-        data = TensorDataset(images.float().div(127.5).sub(1))
+        x = images.float().div(127.5).sub(1)
+        patch = cfg.data.patch_size
+        if patch:  # restorers: patches cut once up front, as DnCNN reimplementations do
+            g = torch.Generator().manual_seed(0)
+            h, w = x.shape[-2:]
+            i = torch.randint(h - patch + 1, (len(x),), generator=g)
+            j = torch.randint(w - patch + 1, (len(x),), generator=g)
+            x = torch.stack([im[:, a : a + patch, b : b + patch] for im, a, b in zip(x, i, j)])
+        data = TensorDataset(x)
         loader = DataLoader(data, batch_size=cfg.train.batch_size, shuffle=True, drop_last=True,
                             num_workers=workers, pin_memory=device.type == "cuda",
                             persistent_workers=workers > 0)
         self.batches = endless(loader)
-        self.nets = build_model(cfg.model, img_size=cfg.data.img_size,
+        self.nets = build_model(cfg.model, img_size=patch or cfg.data.img_size,
                                 img_channels=cfg.data.img_channels, num_classes=0).to(device)
         o = cfg.objective
         self.family = cfg.model.family
@@ -38,9 +46,13 @@ class ReferenceLoop:
             g, d = self.nets["generator"], self.nets["discriminator"]
             self.opt_g = torch.optim.Adam(g.parameters(), lr=o.lr_g, betas=o.betas)
             self.opt_d = torch.optim.Adam(d.parameters(), lr=o.lr_d, betas=o.betas)
-        else:
+        elif self.family == "vae":
             self.opt = torch.optim.Adam(self.nets["vae"].parameters(), lr=o.lr, betas=o.betas)
             self.likelihood = LIKELIHOODS.get(o.likelihood)(o)
+        else:  # a restorer trained on Gaussian noise (DnCNN), L2 loss
+            self.opt = torch.optim.Adam(self.nets["restorer"].parameters(), lr=o.lr,
+                                        betas=o.betas)
+            self.sigma = float(o.degradation["sigma"]) / 255
         self.running = 0.0
 
     def next_batch(self) -> torch.Tensor:
@@ -50,8 +62,10 @@ class ReferenceLoop:
     def step(self) -> None:
         if self.family == "gan":
             self.gan_step()
-        else:
+        elif self.family == "vae":
             self.vae_step()
+        else:
+            self.restore_step()
 
     # ------------------------------------------------------------------ GAN
     def d_loss(self, real_logits, fake_logits):
@@ -103,6 +117,16 @@ class ReferenceLoop:
         recon = -self.likelihood.log_prob(loc, log_scale, x)
         kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(1)
         loss = (recon + kl).mean()
+        self.opt.zero_grad()
+        loss.backward()
+        self.opt.step()
+        self.running += loss.item()
+
+    # ------------------------------------------------------------ restoration
+    def restore_step(self) -> None:
+        x = self.next_batch()  # clean patches in [-1, 1]
+        y = x + 2 * self.sigma * torch.randn_like(x)  # noise of std sigma on [0, 1] images
+        loss = F.mse_loss(self.nets["restorer"](y), x)
         self.opt.zero_grad()
         loss.backward()
         self.opt.step()

@@ -19,7 +19,8 @@ from pixelsmith.sample_writer import generate_to_folder
 from pixelsmith.sampling import generate, load_model, write_images
 from pixelsmith.training import Trainer
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "bench"))
+ROOT = Path(__file__).parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
 
 
 def pngs(folder: Path) -> list[np.ndarray]:
@@ -48,7 +49,10 @@ VAE = ["model.name=vae", "model.z_dim=8", "model.width=8", "data.img_size=16",
     lambda: tiny_config("objective.loss=wasserstein", "objective.gp_weight=10",
                         "objective.n_critic=2"),
     lambda: load_config(None, VAE),
-], ids=["dcgan", "wgan-gp", "vae"])
+    lambda: load_config(ROOT / "configs/restoration/dncnn-gray-s25.yaml", [
+        "data.name=digits", "data.root=null", "data.img_size=24", "data.patch_size=16",
+        "data.max_images=64", "model.depth=4", "model.width=8", "train.batch_size=16"]),
+], ids=["dcgan", "wgan-gp", "vae", "dncnn"])
 def test_reference_loop_trains_the_same_nets(cfg):
     from reference_loops import ReferenceLoop
 
