@@ -3,7 +3,6 @@ around them: device, precision, EMA, logging, sample grids, checkpoints, exact r
 
 from __future__ import annotations
 
-import copy
 import signal
 import threading
 import time
@@ -22,6 +21,7 @@ from pixelsmith.errors import PixelsmithError
 from pixelsmith.models import build_model
 from pixelsmith.objectives import DataInfo, Objective
 from pixelsmith.registry import OBJECTIVES
+from pixelsmith.training import compiled
 from pixelsmith.training import distributed as dist
 from pixelsmith.training.checkpoint import Checkpoint, load_checkpoint, load_nets, save_checkpoint
 from pixelsmith.training.ema import EMA
@@ -100,7 +100,8 @@ class Trainer:
         self._stop = False
         if resume is not None:
             self._load(resume)
-        self._compile_check = t.compile and self._compile()
+        self._compile_check = t.compile and compiled.compile_networks(
+            self.nets, t.compile_nets, t.compile_mode)
         self._graphs = self._compile_check and t.compile_mode == "reduce-overhead" and hasattr(
             torch.compiler, "cudagraph_mark_step_begin")
         if self.dist.is_main:  # evaluation on rank 0; the others wait at the next collective
@@ -223,13 +224,12 @@ class Trainer:
         # to the state before the step and run it eagerly, so a failed compile costs a
         # warning and the compile time, never a different run.
         self._compile_check = False
-        before = self._snapshot()
+        before = compiled.snapshot(self)
         try:
             self._run_phases()
         except Exception as e:  # noqa: BLE001 - any compiler failure falls back to eager
-            self._restore(before)
-            for net in self.nets.values():
-                net._compiled_call_impl = None  # undo nn.Module.compile
+            compiled.restore(self, before)
+            compiled.uncompile(self.nets)
             self._graphs = False
             warnings.warn(f"train.compile: compiling the networks failed, training eagerly "
                           f"({type(e).__name__}: {str(e).splitlines()[0][:200]})", stacklevel=2)
@@ -301,45 +301,6 @@ class Trainer:
                     f"weights of '{name}' became NaN/inf by step {self.step}; no checkpoint "
                     f"written, the last good one in {self.run_dir / 'checkpoints'} is intact "
                     "(try a lower learning rate)")
-
-    def _compile(self) -> bool:
-        """``train.compile``: torch.compile the networks in place (state_dict keys stay)."""
-        t = self.cfg.train
-        names = [n.strip() for n in t.compile_nets.split(",") if n.strip()] or list(self.nets)
-        unknown = [n for n in names if n not in self.nets]
-        if unknown:
-            raise PixelsmithError(f"train.compile_nets: no network '{unknown[0]}'; this model "
-                                  f"has {', '.join(self.nets)}")
-        try:
-            for name in names:
-                self.nets[name].compile(mode=t.compile_mode)
-        except Exception as e:  # noqa: BLE001 - e.g. no compiler backend on this platform
-            for net in self.nets.values():
-                net._compiled_call_impl = None
-            warnings.warn(f"train.compile: torch.compile is unavailable here, training "
-                          f"eagerly ({type(e).__name__}: {e})", stacklevel=2)
-            return False
-        return True
-
-    def _snapshot(self) -> dict:
-        return copy.deepcopy({
-            "nets": self.nets.state_dict(), "train": self._train_state(),
-            "ema": None if self.ema is None else self.ema.net.state_dict(),
-            "sums": self._sums, "counts": self._counts})
-
-    def _restore(self, snap: dict) -> None:
-        self.nets.load_state_dict(snap["nets"])
-        if self.ema is not None:
-            self.ema.net.load_state_dict(snap["ema"])
-        state = snap["train"]
-        for phase in self.phases:
-            phase.optimizer.load_state_dict(state["optimizers"][phase.name])
-        torch.set_rng_state(state["rng"]["torch"])
-        if "cuda" in state["rng"]:
-            torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
-        self.batches.load_state_dict(state["rng"]["batches"])
-        self.images_seen = state["counters"]["images_seen"]
-        self._sums, self._counts = snap["sums"], snap["counts"]
 
     def _fire(self, event: str) -> None:
         for fn in self.callbacks[event]:
