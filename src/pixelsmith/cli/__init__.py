@@ -44,10 +44,10 @@ def main() -> None:
         print("aborted", file=sys.stderr)
         sys.exit(130)
     except Exception as e:  # click's usage errors carry their own exit code and message
-        try:
-            import click
-        except ImportError:  # newer typer releases vendor click instead of depending on it
+        try:  # newer typer releases vendor click; an installed click is then a different one
             from typer import _click as click
+        except ImportError:
+            import click
 
         if isinstance(e, click.exceptions.ClickException):
             e.show()
