@@ -73,6 +73,13 @@ def main() -> None:
                                                      cfg.data.root)
         cfg = load_config(args.config, args.set)
         rows["DCGAN, untrained"] = run_row(cfg, 0, args.num, Path(tmp), cfg.data.root)
+    import datetime
+    import platform
+    import sys
+
+    cpu = platform.processor() or platform.machine()
+    print(f"date {datetime.date.today()}, device cpu ({cpu}, {torch.get_num_threads()} threads), "
+          f"command: python {' '.join(sys.argv)}")
     print(f"| {cfg.data.name} evaluator features, n={args.num} | " + " | ".join(SHOW) + " |")
     print("|---" * (len(SHOW) + 1) + "|")
     for name, v in rows.items():

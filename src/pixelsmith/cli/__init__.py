@@ -44,30 +44,14 @@ def main() -> None:
         print("aborted", file=sys.stderr)
         sys.exit(130)
     except Exception as e:  # click's usage errors carry their own exit code and message
-        for click in _click_modules():
-            if isinstance(e, click.exceptions.ClickException):
-                e.show()
-                sys.exit(e.exit_code)
-            if isinstance(e, click.exceptions.Exit):
-                sys.exit(e.exit_code)
+        try:  # newer typer releases vendor click; an installed click is then a different one
+            from typer import _click as click
+        except ImportError:
+            import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        if isinstance(e, click.exceptions.Exit):
+            sys.exit(e.exit_code)
         raise
-
-
-def _click_modules() -> list:
-    """Newer typer releases vendor click (typer._click) instead of depending on it, and
-    click may still be installed for another package (accelerate's huggingface_hub):
-    typer raises the vendored one's exceptions then, so check both."""
-    mods = []
-    try:
-        from typer import _click
-
-        mods.append(_click)
-    except ImportError:
-        pass
-    try:
-        import click
-
-        mods.append(click)
-    except ImportError:
-        pass
-    return mods
