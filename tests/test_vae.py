@@ -247,6 +247,19 @@ def test_conditional_samples_follow_labels_and_encode_decodes(cvae_run):
     assert torch.allclose(out[0], obj.reconstruct(model.net, x[:1], torch.tensor([3]))[0])
 
 
+def test_conditional_vae_samples_per_class_like_a_conditional_gan(cvae_run):
+    from pixelsmith.sampling import class_labels, per_class_grid
+
+    model = load_model(cvae_run, device="cpu")
+    k = model.objective.sample_classes
+    assert k == 10  # the embedded digits' classes
+    grid = per_class_grid(model, 3, seed=0)
+    assert grid.shape == (30, 1, 16, 16)
+    labels = torch.arange(10).repeat_interleave(3)
+    assert torch.equal(grid, generate(model, 30, seed=0, labels=labels))
+    assert torch.equal(class_labels(model, 4, 7), torch.full((4,), 7))
+
+
 def test_conditional_model_without_labels_is_a_clear_error(tmp_path):
     cfg = tiny_vae_config("model.name=cvae", "data.name=image-folder", f"data.root={tmp_path}")
     Image.new("L", (16, 16)).save(tmp_path / "a.png")

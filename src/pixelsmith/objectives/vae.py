@@ -76,6 +76,8 @@ class VaeObjective(Objective):
         self.likelihood = LIKELIHOODS.get(cfg.likelihood)(cfg)
         self.z_dim = nets["vae"].z_dim
         self.conditional = nets["vae"].conditional
+        # sample --class / --per-class and per-class grids read this, as for conditional GANs
+        self.sample_classes = info.num_classes if self.conditional else 0
         self.num_dims = info.img_channels * info.img_size**2
         self.optimizer: torch.optim.Optimizer | None = None
 
