@@ -36,13 +36,14 @@ VAE = ["model.name=vae", "model.z_dim=8", "model.width=8", "data.name=digits",
 ATOL = 1e-5
 
 
-def torchrun(args: list[str], tmp: Path, env: dict | None = None, timeout: float = 120):
+def torchrun(args: list[str], tmp: Path, env: dict | None = None, timeout: float = 120,
+             entry: tuple[str, ...] = ("-m", "pixelsmith", "train")):
     src = str(Path(pixelsmith.__file__).parents[1])  # test this checkout's code
     full_env = {**os.environ, "PYTHONPATH": src, "OMP_NUM_THREADS": "1", **(env or {})}
     for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
         full_env.pop(key, None)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
-           "2", "-m", "pixelsmith", "train", *args]
+           "2", *entry, *args]
     return subprocess.run(cmd, cwd=tmp, env=full_env, capture_output=True, text=True,
                           timeout=timeout)  # the guard: a hang fails the test, never blocks CI
 
@@ -114,6 +115,41 @@ def test_resume_under_two_ranks_matches_one_process(tmp_path):
     r = torchrun(["--resume", str(two), "--set", "train.steps=4"], tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     compare(tmp_path / "one", two, 4)
+
+
+# Ctrl-C reaching one rank only (e.g. `kill -INT` of one worker): rank 1 interrupts itself
+# after step 3; with log rows every 2 steps both ranks must agree to stop at step 4
+INTERRUPT = """
+import os, signal, sys
+from pixelsmith.config import load_config
+from pixelsmith.training import Trainer
+from pixelsmith.training import distributed as dist
+
+def interrupt(t):
+    if t.dist.rank == 1 and t.step == 3:
+        os.kill(os.getpid(), signal.SIGINT)
+
+tr = Trainer(load_config(None, sys.argv[2:]), sys.argv[1])
+tr.add_callback("on_step_end", interrupt)
+tr.fit()
+print(f"rank {tr.dist.rank} stopped at step {tr.step}")
+dist.shutdown()
+"""
+
+
+def test_ctrl_c_on_one_rank_stops_all_ranks_at_the_same_log_row(tmp_path):
+    (tmp_path / "interrupt.py").write_text(INTERRUPT)
+    run = tmp_path / "run"
+    cfg = [*VAE, "train.steps=8", "train.log_every=2", "train.checkpoint_every=0",
+           "train.sample_every=0"]
+    t0 = time.monotonic()
+    r = torchrun([str(run), *cfg], tmp_path, env={"PIXELSMITH_DIST_TIMEOUT": "30"},
+                 entry=(str(tmp_path / "interrupt.py"),))
+    assert time.monotonic() - t0 < 60  # no rank left waiting in an all_reduce
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "rank 0 stopped at step 4" in r.stdout and "rank 1 stopped at step 4" in r.stdout
+    assert "stopped at step 4; checkpoint saved" in r.stdout + r.stderr  # rank 0, once
+    assert json.loads((run / "checkpoints" / "last.json").read_text())["step"] == 4
 
 
 def test_a_crashed_rank_ends_the_run(tmp_path):
