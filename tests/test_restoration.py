@@ -97,6 +97,29 @@ def test_resume_with_patches_is_bitwise_exact(tmp_path):
     assert lrs == pytest.approx([1e-3] * 4 + [1e-4] * 2)  # milestone 4: steps 5 and 6 lower
 
 
+def test_compile_fallback_keeps_the_lr_schedule_of_an_eager_run(tmp_path):
+    # a failed first compiled step is rolled back and rerun eagerly; the failed try already
+    # counted one optimizer step for the lr schedule, which must not survive the rollback
+    over = [*MODELS["dncnn"], "objective.lr_milestones=[2]", "train.steps=3"]
+    eager = Trainer(tiny(*over), tmp_path / "eager").fit()
+    tr = Trainer(tiny(*over), tmp_path / "fallback")
+    tr._compile_check = True  # as after compile_networks: the first step is the compiled try
+
+    def compiler_error(module, inputs):  # fails inside the step, after the loss set the lr
+        handle.remove()
+        raise RuntimeError("simulated compiler failure")
+
+    handle = tr.nets["restorer"].register_forward_pre_hook(compiler_error)
+    with pytest.warns(UserWarning, match="compiling the networks failed"):
+        tr.fit()
+    lrs = [[json.loads(r)["restorer/lr"] for r in (tmp_path / run / "metrics.jsonl")
+            .read_text().splitlines()] for run in ("eager", "fallback")]
+    assert lrs[0] == pytest.approx([1e-3, 1e-3, 1e-4])  # milestone 2: step 3 lower
+    assert lrs[1] == lrs[0]
+    for (k, a), b in zip(eager.nets.state_dict().items(), tr.nets.state_dict().values()):
+        assert torch.equal(a, b), k
+
+
 def test_lr_steps_down_at_milestones():
     cfg = tiny(*MODELS["dncnn"], "objective.lr=0.01", "objective.lr_milestones=[10, 20]",
                "objective.lr_gamma=0.5").objective
