@@ -117,13 +117,22 @@ def test_resume_under_two_ranks_matches_one_process(tmp_path):
     compare(tmp_path / "one", two, 4)
 
 
-# Ctrl-C reaching one rank only (e.g. `kill -INT` of one worker): rank 1 interrupts itself
-# after step 3; with log rows every 2 steps both ranks must agree to stop at step 4
-INTERRUPT = """
-import os, signal, sys
+# One launch (each costs ~20 s here) checks two things that used to kill 2-rank runs:
+# - rank 0's evaluation at step 3 (a registered metric that takes 8 s) outlasts the
+#   collective timeout (3 s): rank 1 must wait in the long barrier, not die in an all_reduce;
+# - Ctrl-C reaching one rank only (e.g. `kill -INT` of one worker): rank 1 interrupts itself
+#   after step 3, and with log rows every 2 steps both ranks must agree to stop at step 4.
+SCRIPT = """
+import os, signal, sys, time
 from pixelsmith.config import load_config
+from pixelsmith.registry import METRICS
 from pixelsmith.training import Trainer
 from pixelsmith.training import distributed as dist
+
+@METRICS.register("slow", help="test only: a long evaluation")
+def slow(ctx):
+    time.sleep(8)
+    return {"slow": 1.0}
 
 def interrupt(t):
     if t.dist.rank == 1 and t.step == 3:
@@ -137,16 +146,26 @@ dist.shutdown()
 """
 
 
-def test_ctrl_c_on_one_rank_stops_all_ranks_at_the_same_log_row(tmp_path):
-    (tmp_path / "interrupt.py").write_text(INTERRUPT)
+def test_long_evaluation_on_rank0_and_ctrl_c_on_one_rank(tmp_path, isolated_cache):
+    from pixelsmith.config.schema import DataConfig
+    from pixelsmith.metrics.evaluator import train_evaluator
+
+    evaluator = isolated_cache / "evaluators" / "digits-16-1"  # where training eval looks
+    if not (evaluator / "evaluator.json").is_file():
+        train_evaluator(DataConfig(name="digits", img_size=16), max_steps=3, batch_size=64,
+                        width=4, out=evaluator, log=lambda s: None)
+    (tmp_path / "script.py").write_text(SCRIPT)
     run = tmp_path / "run"
-    cfg = [*VAE, "train.steps=8", "train.log_every=2", "train.checkpoint_every=0",
+    cfg = [*VAE, "train.steps=8", "train.log_every=2", "train.eval_every=3",
+           "train.eval_metrics=slow", "train.eval_num=2", "train.checkpoint_every=0",
            "train.sample_every=0"]
     t0 = time.monotonic()
-    r = torchrun([str(run), *cfg], tmp_path, env={"PIXELSMITH_DIST_TIMEOUT": "30"},
-                 entry=(str(tmp_path / "interrupt.py"),))
-    assert time.monotonic() - t0 < 60  # no rank left waiting in an all_reduce
+    r = torchrun([str(run), *cfg], tmp_path, env={"PIXELSMITH_DIST_TIMEOUT": "3"},
+                 entry=(str(tmp_path / "script.py"),))
+    assert time.monotonic() - t0 < 90
     assert r.returncode == 0, r.stderr[-3000:]
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in rows if x.get("metric") == "slow"] == [3]  # rank 0 wrote it
     assert "rank 0 stopped at step 4" in r.stdout and "rank 1 stopped at step 4" in r.stdout
     assert "stopped at step 4; checkpoint saved" in r.stdout + r.stderr  # rank 0, once
     assert json.loads((run / "checkpoints" / "last.json").read_text())["step"] == 4

@@ -107,10 +107,11 @@ class Trainer:
             self.nets, t.compile_nets, t.compile_mode)
         self._graphs = self._compile_check and t.compile_mode == "reduce-overhead" and hasattr(
             torch.compiler, "cudagraph_mark_step_begin")
-        if self.dist.is_main:  # evaluation on rank 0; the others wait at the next collective
-            from pixelsmith.metrics.training_eval import attach_evaluation
+        from pixelsmith.metrics.training_eval import attach_evaluation
 
-            attach_evaluation(self)  # metrics every train.eval_every steps (none when it is 0)
+        # metrics every train.eval_every steps (none when it is 0), on rank 0; the other
+        # ranks wait for it in a barrier with a long timeout
+        attach_evaluation(self)
 
     # ----------------------------------------------------------------- public
     @classmethod
