@@ -80,6 +80,23 @@ def test_ranks_degrade_their_slice_of_the_global_batch(tmp_path):
     assert torch.equal(torch.cat([p[1]["sigma"] for p in parts]), known["sigma"])
 
 
+def test_ranks_blur_their_slice_with_their_own_motion_kernels(tmp_path):
+    over = [*MODELS["dncnn"], "objective.degradation={name: blur, kernel: motion, length: 5, "
+            "size: 7}", "train.steps=1"]
+    obj = Trainer(tiny(*over), tmp_path / "run").objective
+    x01 = torch.rand(4, 1, 8, 8)
+    torch.manual_seed(3)
+    whole, known = obj.degrade(x01)
+    parts = []
+    for rank in range(2):
+        obj.shard = (rank, 2)
+        torch.manual_seed(3)
+        parts.append(obj.degrade(x01[rank * 2 : rank * 2 + 2]))
+    assert torch.equal(torch.cat([p[0] for p in parts]), whole)
+    assert torch.equal(torch.cat([p[1]["kernel"] for p in parts]), known["kernel"])
+    assert parts[0][1]["kernel"].shape == (2, 7, 7)
+
+
 def test_resume_with_patches_is_bitwise_exact(tmp_path):
     over = [*MODELS["dncnn"], "objective.degradation={name: gaussian-noise, sigma_min: 0, "
             "sigma_max: 55}", "objective.lr_milestones=[4]"]

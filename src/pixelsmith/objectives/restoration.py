@@ -145,8 +145,9 @@ class RestorationObjective(Objective):
         n = x01.shape[0]
         y, known = self.degradation(x01.repeat(world, 1, 1, 1))
         mine = slice(rank * n, (rank + 1) * n)
-        if torch.is_tensor(known.get("sigma")):
-            known = {**known, "sigma": known["sigma"][mine]}
+        # per-image knowledge (sigma (N,), blur kernel (N, k, k)): this rank's slice too
+        known = {k: v[mine] if torch.is_tensor(v) and v.dim() and v.shape[0] == n * world
+                 else v for k, v in known.items()}
         return y[mine], known
 
     def loss(self, batch: Batch) -> dict[str, torch.Tensor]:
