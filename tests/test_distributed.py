@@ -76,11 +76,12 @@ def test_rank_slices_make_the_global_batch():
     assert torch.equal(obj.randn(4, 4), z[4:])  # rank 1's noise is its slice of the global z
 
 
-def compare(one: Path, two: Path, steps: int, loss: str = "vae/loss") -> None:
+def compare(one: Path, two: Path, steps: int, loss: str = "vae/loss",
+            atol: float = ATOL) -> None:
     a, b = weights(one, steps), weights(two, steps)
     assert a.keys() == b.keys()
     worst = max((a[k] - b[k]).abs().max().item() for k in a)
-    assert worst < ATOL, worst
+    assert worst < atol, worst
     # the logged means are averaged over ranks: the numbers one process logs
     rows = [[json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
             for run in (one, two)]
@@ -216,3 +217,19 @@ def test_restoration_two_ranks_match_one_process(tmp_path):
     r = torchrun([*config_args(tmp_path, cfg), "--run-dir", str(tmp_path / "two")], tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     compare(tmp_path / "one", tmp_path / "two", 3, loss="restorer/loss")
+
+
+@pytest.mark.slow
+def test_inpainting_two_ranks_match_one_process(tmp_path):
+    # no BatchNorm in the inpainting U-Net or the PatchGAN: each rank keeps its slice of the
+    # global batch's masks (objectives/inpainting.py), so 2 ranks reproduce 1. Measured max
+    # |diff| 2.9e-5 (Adam's normalised steps amplify rounding where a GAN's gradients are
+    # near zero); masks drawn in lockstep per rank gave 3.8e-3
+    cfg = ["model.name=inpaint-unet", "model.g_width=4", "model.d_width=4",
+           "model.max_width=8", "model.levels=2", "data.name=digits", "data.img_size=16",
+           "data.max_images=64", "train.steps=3", "train.batch_size=16", "train.log_every=1",
+           "train.sample_every=3", "train.num_samples=4", "train.progress=false"]
+    Trainer(load_config(None, cfg), tmp_path / "one").fit()
+    r = torchrun([*config_args(tmp_path, cfg), "--run-dir", str(tmp_path / "two")], tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    compare(tmp_path / "one", tmp_path / "two", 3, loss="g/loss", atol=2e-4)
