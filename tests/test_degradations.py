@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from pixelsmith.data.degradations import (
+    blur_image,
     crop_to_multiple,
     gaussian_kernel,
     make_degradation,
@@ -81,8 +82,9 @@ def test_blur_matches_reflect_padded_convolution():
     x = torch.rand(1, 2, 20, 24, generator=torch.Generator().manual_seed(4))
     deg = make_degradation("blur", kernel="motion", length=5, angle=30, size=7, sigma=0)
     y, known = deg(x)
-    k = known["kernel"]
-    assert k.shape == (7, 7) and abs(k.sum().item() - 1) < 1e-6
+    assert known["kernel"].shape == (1, 7, 7)  # one kernel per image
+    k = known["kernel"][0]
+    assert abs(k.sum().item() - 1) < 1e-6
     # independent computation: per-pixel weighted sum of the reflect-padded neighbourhood
     pad = F.pad(x, (3, 3, 3, 3), mode="reflect")
     ref = torch.zeros_like(x)
@@ -101,6 +103,24 @@ def test_random_motion_angle_is_seeded():
     k2 = deg(x, torch.Generator().manual_seed(5))[1]["kernel"]
     k3 = deg(x, torch.Generator().manual_seed(6))[1]["kernel"]
     assert torch.equal(k1, k2) and not torch.equal(k1, k3)
+
+
+def test_random_motion_blur_draws_one_kernel_per_image():
+    deg = make_degradation("blur", kernel="motion", length=7, size=9, sigma=0)
+    x = torch.rand(3, 2, 16, 16, generator=torch.Generator().manual_seed(1))
+    y, known = deg(x, torch.Generator().manual_seed(5))
+    k = known["kernel"]
+    assert k.shape == (3, 9, 9)
+    assert torch.allclose(k.sum((1, 2)), torch.ones(3), atol=1e-6) and (k >= 0).all()
+    assert not torch.equal(k[0], k[1]) and not torch.equal(k[1], k[2])
+    # the angles are the generator's first 3 uniforms: the same kernels made one at a time
+    angles = torch.rand(3, generator=torch.Generator().manual_seed(5)) * 180
+    for i in range(3):
+        assert torch.allclose(k[i], motion_kernel(7, angles[i].item(), 9), atol=1e-6)
+        # and each image blurred with its own kernel, as the shared-kernel path does it
+        assert torch.allclose(y[i : i + 1], blur_image(x[i : i + 1], k[i]), atol=1e-6)
+    y2, known2 = deg(x, torch.Generator().manual_seed(5))  # seeded: the same observation
+    assert torch.equal(y2, y) and torch.equal(known2["kernel"], k)
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])

@@ -78,6 +78,22 @@ def test_resume_is_exact(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)  # masks are redrawn identically
 
 
+def test_ranks_mask_their_slice_of_the_global_batch(tmp_path):
+    from pixelsmith.objectives.base import Batch
+
+    obj = Trainer(tiny("objective.masks=random-boxes,free-form"), tmp_path / "run").objective
+    x = torch.rand(6, 1, 16, 16) * 2 - 1
+    torch.manual_seed(3)
+    whole = obj._batch_masks(Batch(x))
+    parts = []
+    for rank in range(3):  # every rank starts from the same seed, as under torchrun
+        obj.shard = (rank, 3)
+        torch.manual_seed(3)
+        parts.append(obj._batch_masks(Batch(x[rank * 2 : rank * 2 + 2])))
+    assert torch.equal(torch.cat(parts), whole)
+    assert not torch.equal(parts[0], parts[1])  # each rank's images get their own masks
+
+
 def test_inpaint_function_keeps_known_pixels(trained_run):
     model = load_inpainter(trained_run, device="cpu")
     y01 = torch.rand(3, 1, 20, 24)

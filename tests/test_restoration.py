@@ -80,6 +80,23 @@ def test_ranks_degrade_their_slice_of_the_global_batch(tmp_path):
     assert torch.equal(torch.cat([p[1]["sigma"] for p in parts]), known["sigma"])
 
 
+def test_ranks_blur_their_slice_with_their_own_motion_kernels(tmp_path):
+    over = [*MODELS["dncnn"], "objective.degradation={name: blur, kernel: motion, length: 5, "
+            "size: 7}", "train.steps=1"]
+    obj = Trainer(tiny(*over), tmp_path / "run").objective
+    x01 = torch.rand(4, 1, 8, 8)
+    torch.manual_seed(3)
+    whole, known = obj.degrade(x01)
+    parts = []
+    for rank in range(2):
+        obj.shard = (rank, 2)
+        torch.manual_seed(3)
+        parts.append(obj.degrade(x01[rank * 2 : rank * 2 + 2]))
+    assert torch.equal(torch.cat([p[0] for p in parts]), whole)
+    assert torch.equal(torch.cat([p[1]["kernel"] for p in parts]), known["kernel"])
+    assert parts[0][1]["kernel"].shape == (2, 7, 7)
+
+
 def test_resume_with_patches_is_bitwise_exact(tmp_path):
     over = [*MODELS["dncnn"], "objective.degradation={name: gaussian-noise, sigma_min: 0, "
             "sigma_max: 55}", "objective.lr_milestones=[4]"]
@@ -95,6 +112,29 @@ def test_resume_with_patches_is_bitwise_exact(tmp_path):
                      for r in rows_b[3:]]
     lrs = [json.loads(r)["restorer/lr"] for r in rows_a]
     assert lrs == pytest.approx([1e-3] * 4 + [1e-4] * 2)  # milestone 4: steps 5 and 6 lower
+
+
+def test_compile_fallback_keeps_the_lr_schedule_of_an_eager_run(tmp_path):
+    # a failed first compiled step is rolled back and rerun eagerly; the failed try already
+    # counted one optimizer step for the lr schedule, which must not survive the rollback
+    over = [*MODELS["dncnn"], "objective.lr_milestones=[2]", "train.steps=3"]
+    eager = Trainer(tiny(*over), tmp_path / "eager").fit()
+    tr = Trainer(tiny(*over), tmp_path / "fallback")
+    tr._compile_check = True  # as after compile_networks: the first step is the compiled try
+
+    def compiler_error(module, inputs):  # fails inside the step, after the loss set the lr
+        handle.remove()
+        raise RuntimeError("simulated compiler failure")
+
+    handle = tr.nets["restorer"].register_forward_pre_hook(compiler_error)
+    with pytest.warns(UserWarning, match="compiling the networks failed"):
+        tr.fit()
+    lrs = [[json.loads(r)["restorer/lr"] for r in (tmp_path / run / "metrics.jsonl")
+            .read_text().splitlines()] for run in ("eager", "fallback")]
+    assert lrs[0] == pytest.approx([1e-3, 1e-3, 1e-4])  # milestone 2: step 3 lower
+    assert lrs[1] == lrs[0]
+    for (k, a), b in zip(eager.nets.state_dict().items(), tr.nets.state_dict().values()):
+        assert torch.equal(a, b), k
 
 
 def test_lr_steps_down_at_milestones():

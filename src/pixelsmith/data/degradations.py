@@ -4,7 +4,7 @@ Every degradation works on float images in [0, 1] ("intensity"), because noise l
 defined on the 0-255 scale (σ = 25 means 25/255 here) and Poisson / salt-and-pepper noise
 are defined on intensities. ``deg(x01, generator)`` returns ``(y, known)``: the observation
 and what a non-blind method may know about the degradation (``sigma`` as (N,) on the
-0-255 scale, ``kernel`` as (k, k), ``scale`` as int). With a ``generator`` (on x01's
+0-255 scale, ``kernel`` as (N, k, k), ``scale`` as int). With a ``generator`` (on x01's
 device) the result is a pure function of its seed: evaluation sets are reproducible. With
 ``None`` the global RNG of the device is used, which the trainer saves for exact resume.
 
@@ -170,46 +170,66 @@ def gaussian_kernel(size: int, std: float) -> torch.Tensor:
     return (k / k.sum()).float()
 
 
-def motion_kernel(length: float, angle: float, size: int) -> torch.Tensor:
-    """(size, size) straight-line motion blur of ``length`` pixels at ``angle`` degrees
-    (counter-clockwise from the x axis) through the centre, sums to 1. The segment is
-    sampled densely and splatted bilinearly, so non-integer lengths and any angle work."""
-    t = torch.linspace(-0.5, 0.5, max(2, int(math.ceil(length * 8))), dtype=torch.float64)
-    a = math.radians(angle)
+def motion_kernels(length: float, angles: torch.Tensor, size: int) -> torch.Tensor:
+    """(N, size, size) straight-line motion blurs of ``length`` pixels, one per angle in
+    ``angles`` (N,) degrees (counter-clockwise from the x axis), through the centre; each
+    sums to 1. Computed on ``angles``' device and dtype, without reading anything back, so
+    random angles drawn on a GPU cost no synchronisation. The segment is sampled densely and
+    splatted bilinearly, so non-integer lengths and any angle work."""
+    n = angles.shape[0]
+    t = torch.linspace(-0.5, 0.5, max(2, int(math.ceil(length * 8))), dtype=angles.dtype,
+                       device=angles.device)
+    a = torch.deg2rad(angles)[:, None]  # (N, 1)
     c = (size - 1) / 2
-    xs, ys = c + t * length * math.cos(a), c - t * length * math.sin(a)  # image y points down
-    k = torch.zeros(size, size, dtype=torch.float64)
-    x0, y0 = xs.floor().long(), ys.floor().long()
+    xs, ys = c + t * length * a.cos(), c - t * length * a.sin()  # (N, T); image y points down
+    x0, y0 = xs.floor(), ys.floor()
     fx, fy = xs - x0, ys - y0
+    k = torch.zeros(n, size * size, dtype=angles.dtype, device=angles.device)
     for dx, dy, wgt in ((0, 0, (1 - fx) * (1 - fy)), (1, 0, fx * (1 - fy)),
                         (0, 1, (1 - fx) * fy), (1, 1, fx * fy)):
-        xi, yi = (x0 + dx).clamp(0, size - 1), (y0 + dy).clamp(0, size - 1)
-        k.index_put_((yi, xi), wgt, accumulate=True)
-    return (k / k.sum()).float()
+        xi = (x0 + dx).long().clamp(0, size - 1)
+        yi = (y0 + dy).long().clamp(0, size - 1)
+        k.scatter_add_(1, yi * size + xi, wgt)
+    k = k / k.sum(1, keepdim=True)
+    return k.view(n, size, size)
+
+
+def motion_kernel(length: float, angle: float, size: int) -> torch.Tensor:
+    """(size, size) motion blur at one ``angle`` (see ``motion_kernels``), computed in
+    float64 and returned as float32."""
+    return motion_kernels(length, torch.tensor([float(angle)], dtype=torch.float64),
+                          size)[0].float()
 
 
 def blur_image(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    """Convolve each channel of (N, C, H, W) with a (k, k) kernel, reflect padding."""
+    """Convolve each channel of (N, C, H, W) with a (k, k) kernel shared by all images, or
+    with image i's own kernel from (N, k, k); reflect padding."""
     k = kernel.shape[-1]
     p = k // 2
     if x.shape[-1] <= p or x.shape[-2] <= p:
         raise PixelsmithError(f"blur kernel of size {k} needs images larger than {p} pixels, "
                               f"got {tuple(x.shape[-2:])}")
-    c = x.shape[1]
+    n, c, h, w = x.shape
+    pad = F.pad(x, (p, p, p, p), mode="reflect")
     # conv2d is a correlation: flip the kernel so this is a true convolution
-    weight = kernel.flip(-1, -2).to(x).expand(c, 1, k, k)
-    return F.conv2d(F.pad(x, (p, p, p, p), mode="reflect"), weight, groups=c)
+    kernel = kernel.flip(-1, -2).to(x)
+    if kernel.dim() == 2:
+        return F.conv2d(pad, kernel.expand(c, 1, k, k), groups=c)
+    # one group per (image, channel): the batch folded into the channels, one conv call
+    weight = kernel.repeat_interleave(c, dim=0)[:, None]  # (N*C, 1, k, k)
+    out = F.conv2d(pad.reshape(1, n * c, h + 2 * p, w + 2 * p), weight, groups=n * c)
+    return out.view(n, c, h, w)
 
 
 @DEGRADATIONS.register("blur", help="Gaussian (std) or motion (length, angle; random angle "
-                       "per call when unset) blur with reflect padding, plus Gaussian noise sigma")
+                       "per image when unset) blur with reflect padding, plus Gaussian noise sigma")
 @dataclass
 class Blur(Degradation):
     kernel: str = "gaussian"  # gaussian or motion
     size: int = 15  # kernel side (odd)
     std: float = 1.6  # Gaussian kernel's standard deviation in pixels
     length: float = 9.0  # motion: length of the line in pixels
-    angle: float | None = None  # motion: degrees; None draws one per call from the generator
+    angle: float | None = None  # motion: degrees; None draws one per image from the generator
     sigma: float = 2.55  # noise after blurring, 0-255 scale (1%, a common benchmark level)
     name = "blur"
 
@@ -227,17 +247,21 @@ class Blur(Degradation):
         _check_number(self.name, "sigma", self.sigma, 0, 255)
 
     def make_kernel(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """(k, k) when all images share the kernel, else (N, k, k): a motion blur without
+        ``angle`` draws each image's angle on x's device (no host synchronisation)."""
         if self.kernel == "gaussian":
-            return gaussian_kernel(self.size, self.std)
-        angle = self.angle
-        if angle is None:
-            angle = float(_rand((1,), x, generator).item()) * 180.0
-        return motion_kernel(self.length, angle, self.size)
+            return gaussian_kernel(self.size, self.std).to(x.device)
+        if self.angle is not None:
+            return motion_kernel(self.length, self.angle, self.size).to(x.device)
+        angles = _rand((x.shape[0],), x, generator).float() * 180.0
+        return motion_kernels(self.length, angles, self.size)
 
     def apply(self, x, generator):
-        kernel = self.make_kernel(x, generator).to(x.device)
+        kernel = self.make_kernel(x, generator)
         sigma = _per_image(self.sigma, x)
         y = _add_noise(blur_image(x, kernel), sigma, generator)
+        if kernel.dim() == 2:  # known: always one kernel per image
+            kernel = kernel.expand(x.shape[0], *kernel.shape)
         return y, {"kernel": kernel, "sigma": sigma}
 
 

@@ -10,6 +10,7 @@ import re
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.metrics.base import EvalContext
 from pixelsmith.registry import METRICS
+from pixelsmith.training import distributed as dist
 
 HIGHER_IS_BETTER = frozenset({"is", "precision", "recall", "acc"})
 
@@ -39,10 +40,18 @@ def attach_evaluation(trainer) -> None:
     for n in names:
         METRICS.entry(n)  # fail at start, not after an hour of training
     state: dict = {"ctx": None, "best": _current_best(trainer, t.best_metric)}
+    # several ranks: rank 0 evaluates alone while the others wait in a barrier whose timeout
+    # is long (an evaluation may outlast PIXELSMITH_DIST_TIMEOUT); created now, on all ranks
+    group = dist.waiting_group(trainer.dist)
 
     def evaluate(tr) -> None:
         if tr.step % t.eval_every:
             return
+        if tr.dist.is_main:
+            _evaluate(tr)
+        dist.wait_together(group)  # a rank 0 that failed exits: gloo ends the others' wait
+
+    def _evaluate(tr) -> None:
         from pixelsmith.metrics.evaluate import append_records, checkpoint_sha256, run_metrics
         from pixelsmith.sampling import LoadedModel
         from pixelsmith.training.checkpoint import pin_best

@@ -57,6 +57,10 @@ class Objective:
     def phases(self) -> list[Phase]:
         raise NotImplementedError
 
+    def optimizer_state_loaded(self) -> None:
+        """Called after the trainer reloaded the optimizers' state (the compile fallback
+        rolls a step back): drop anything cached from it."""
+
     def randn(self, n: int, *shape: int) -> torch.Tensor:
         """Per-sample normal noise (n, *shape) for this rank's n images: the rank's slice of
         the noise one process draws for the global batch (all ranks share one seed)."""

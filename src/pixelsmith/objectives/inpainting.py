@@ -113,8 +113,11 @@ class InpaintingObjective(Objective):
         (free-form strokes are many small kernels: drawing them once a step is enough)."""
         if self._masked_batch is not None and self._masked_batch[0] is batch:
             return self._masked_batch[1]
-        x = batch.x
-        mask = self.masks(x.shape[0], x.shape[2], x.shape[3])
+        x, n = batch.x, batch.x.shape[0]
+        # this rank's slice of the masks one process draws for the global batch (ranks
+        # share the seed, like Objective.randn): N ranks reproduce one process
+        rank, world = self.shard
+        mask = self.masks(n * world, x.shape[2], x.shape[3])[rank * n : (rank + 1) * n]
         self._masked_batch = (batch, mask)
         return mask
 

@@ -105,7 +105,9 @@ class RestorationObjective(Objective):
             raise PixelsmithError(f"objective.lr_milestones must be steps >= 1, "
                                   f"got {cfg.lr_milestones}")
         self.optimizer: torch.optim.Optimizer | None = None
-        self._steps: int | None = None  # optimizer steps so far; read from Adam once
+        # optimizer steps so far, read from Adam once (on CUDA its step is a device tensor:
+        # reading it every step would wait for the GPU) and again after a state reload
+        self._steps: int | None = None
 
     # -------------------------------------------------------------- training
     def phases(self) -> list[Phase]:
@@ -114,6 +116,10 @@ class RestorationObjective(Objective):
                               device=self.device)
         self._first_param = next(net.parameters())
         return [Phase("restorer", ("restorer",), self.optimizer, self.loss)]
+
+    def optimizer_state_loaded(self) -> None:
+        # a rolled-back step (compile fallback) already counted itself: read Adam again
+        self._steps = None
 
     def _set_lr(self) -> None:
         if self._steps is None:  # first step of this process: Adam holds the count (resume)
@@ -139,8 +145,9 @@ class RestorationObjective(Objective):
         n = x01.shape[0]
         y, known = self.degradation(x01.repeat(world, 1, 1, 1))
         mine = slice(rank * n, (rank + 1) * n)
-        if torch.is_tensor(known.get("sigma")):
-            known = {**known, "sigma": known["sigma"][mine]}
+        # per-image knowledge (sigma (N,), blur kernel (N, k, k)): this rank's slice too
+        known = {k: v[mine] if torch.is_tensor(v) and v.dim() and v.shape[0] == n * world
+                 else v for k, v in known.items()}
         return y[mine], known
 
     def loss(self, batch: Batch) -> dict[str, torch.Tensor]:

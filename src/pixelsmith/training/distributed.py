@@ -19,6 +19,9 @@ The design, in one place:
 - A dead rank ends the run: torchrun tears the group down when a worker exits non-zero, and
   every collective has a timeout (``PIXELSMITH_DIST_TIMEOUT`` seconds, default 600) for the
   launchers that do not.
+- Evaluation during training runs on rank 0 alone; the others wait for it in a barrier of
+  a separate gloo group with its own, long timeout (``PIXELSMITH_WAIT_TIMEOUT`` seconds,
+  default 7200), so a long evaluation does not trip the collective timeout.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from pixelsmith.errors import PixelsmithError
 # checks that a crashed rank ends the whole run instead of hanging)
 CRASH_ENV = "PIXELSMITH_TEST_CRASH"
 TIMEOUT_ENV = "PIXELSMITH_DIST_TIMEOUT"
+WAIT_TIMEOUT_ENV = "PIXELSMITH_WAIT_TIMEOUT"
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,27 @@ def any_rank(flag: bool, device: torch.device, info: DistInfo) -> bool:
     t = torch.tensor([float(flag)], device=device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item())
+
+
+def waiting_group(info: DistInfo):
+    """A gloo group whose barrier waits up to ``PIXELSMITH_WAIT_TIMEOUT`` seconds (default
+    7200), for ranks that wait while rank 0 alone works (evaluation). None with one process.
+    Creating a group is itself collective: call it on every rank at the same point (startup),
+    never when one rank is busy. gloo also under nccl: its barrier honours the group timeout
+    and needs no GPU."""
+    if not info.enabled:
+        return None
+    try:
+        seconds = float(os.environ.get(WAIT_TIMEOUT_ENV, "7200"))
+    except ValueError:
+        raise PixelsmithError(f"{WAIT_TIMEOUT_ENV} must be a number of seconds") from None
+    return dist.new_group(backend="gloo", timeout=datetime.timedelta(seconds=seconds))
+
+
+def wait_together(group) -> None:
+    """All ranks meet here (nothing with one process, where ``group`` is None)."""
+    if group is not None:
+        dist.barrier(group=group)
 
 
 def broadcast_object(obj, info: DistInfo):

@@ -97,6 +97,9 @@ class Trainer:
         self.log = RunLog(self.run_dir, enabled=self.dist.is_main)  # only rank 0 writes
         self._sums: dict[str, torch.Tensor] = {}
         self._counts: dict[str, int] = {}  # per key: a phase may run several times a step
+        # Ctrl-C: the signal handler sets _stop_requested on the rank that got it; the loop
+        # ends on _stop, which all ranks agree on at a log row (one process: at once)
+        self._stop_requested = False
         self._stop = False
         if resume is not None:
             self._load(resume)
@@ -104,10 +107,11 @@ class Trainer:
             self.nets, t.compile_nets, t.compile_mode)
         self._graphs = self._compile_check and t.compile_mode == "reduce-overhead" and hasattr(
             torch.compiler, "cudagraph_mark_step_begin")
-        if self.dist.is_main:  # evaluation on rank 0; the others wait at the next collective
-            from pixelsmith.metrics.training_eval import attach_evaluation
+        from pixelsmith.metrics.training_eval import attach_evaluation
 
-            attach_evaluation(self)  # metrics every train.eval_every steps (none when it is 0)
+        # metrics every train.eval_every steps (none when it is 0), on rank 0; the other
+        # ranks wait for it in a barrier with a long timeout
+        attach_evaluation(self)
 
     # ----------------------------------------------------------------- public
     @classmethod
@@ -145,13 +149,17 @@ class Trainer:
                     self.step += 1
                     progress.advance()
                     self._fire("on_step_end")
+                    if not self.dist.enabled:  # nobody to agree with: stop after this step
+                        self._stop = self._stop_requested
                     if self.step % t.log_every == 0 or self.step == t.steps:
                         now = time.perf_counter()
                         rate = (self.images_seen - img_last) / max(now - t_last, 1e-9)
                         t_last, img_last = now, self.images_seen
                         values = self._flush_losses() | {"train/img_per_s": rate}
-                        # a Ctrl-C reaches the ranks at different steps: stop together here
-                        self._stop = dist.any_rank(self._stop, self.device, self.dist)
+                        # a Ctrl-C reaches the ranks at different steps (or only one of
+                        # them): all stop here together, or a rank that left early would
+                        # leave the others waiting in the next all_reduce
+                        self._stop = dist.any_rank(self._stop_requested, self.device, self.dist)
                         self.log.scalars(self.step, values)
                         progress.show(values)
                         self._fire("on_log")
@@ -307,15 +315,16 @@ class Trainer:
             fn(self)
 
     def _catch_interrupt(self) -> Callable[[], None]:
-        """First Ctrl-C finishes the current step, saves and stops; a second one aborts."""
+        """First Ctrl-C finishes the current step (several ranks: up to the next log row),
+        saves and stops; a second one aborts."""
         if threading.current_thread() is not threading.main_thread():
             return lambda: None
         previous = signal.getsignal(signal.SIGINT)
 
         def handler(signum, frame):
-            if self._stop:
+            if self._stop_requested:
                 raise KeyboardInterrupt
-            self._stop = True
+            self._stop_requested = True  # acted on after the step (all ranks: at a log row)
 
         signal.signal(signal.SIGINT, handler)
         return lambda: signal.signal(signal.SIGINT, previous)
