@@ -88,13 +88,26 @@ def quantise(x01: torch.Tensor) -> torch.Tensor:
     return (x01.double() * 255).round().clamp(0, 255)
 
 
-def sr_scores(sr01: torch.Tensor, hr01: torch.Tensor, scale: int) -> tuple[torch.Tensor,
-                                                                         torch.Tensor]:
+def y8(x01: torch.Tensor, *, luma: bool = False) -> torch.Tensor:
+    """The 8-bit Y channel, on [0, 255] (float), of an image saved as 8 bits, as MATLAB's
+    ``rgb2ycbcr`` returns it for a uint8 image: the image is rounded to 8 bits, Y computed and
+    rounded again (rgb2ycbcr's output is uint8). A gray image is its own Y.
+
+    ``luma=True``: ``x01`` (N, 1, H, W) is a full-range BT.601 luma on [0, 1] (what a gray
+    model trained on Pillow's "L" outputs for a colour image); it maps to Y = 16 + 219 luma,
+    rounded once (the SRCNN way: the network's output is the Y channel)."""
+    if luma:
+        return (16 + 219 * x01.double()).round().clamp(0, 255)
+    return rgb_to_y(quantise(x01) / 255).round()
+
+
+def sr_scores(sr01: torch.Tensor, hr01: torch.Tensor, scale: int, *, sr_luma: bool = False
+              ) -> tuple[torch.Tensor, torch.Tensor]:
     """(PSNR, SSIM), each (N,), of super-resolved images against the ground truth, the SR
-    papers' way: 8-bit outputs, Y channel, ``scale`` pixels shaved."""
-    sr_y = rgb_to_y(quantise(sr01) / 255)
-    hr_y = rgb_to_y(quantise(hr01) / 255)
-    sr_y, hr_y = shave(sr_y, scale), shave(hr_y, scale)
+    papers' way: 8-bit outputs, 8-bit Y channel on both sides, ``scale`` pixels shaved.
+    ``sr_luma``: ``sr01`` is a full-range luma (see ``y8``)."""
+    sr_y = shave(y8(sr01, luma=sr_luma), scale)
+    hr_y = shave(y8(hr01), scale)
     return psnr255(sr_y, hr_y), ssim255(sr_y, hr_y)
 
 
