@@ -159,4 +159,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except PixelsmithError as e:  # one line, like the CLI and bench/restoration.py
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)

@@ -9,6 +9,7 @@ to fill holes of that scale: large holes in large photographs are beyond it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ import torch
 from PIL import Image, ImageOps
 
 from pixelsmith.data.masks import load_mask_file
-from pixelsmith.errors import PixelsmithError
+from pixelsmith.errors import PixelsmithError, UnreadableImage
 from pixelsmith.sampling import LoadedModel, load_model
 
 
@@ -63,7 +64,7 @@ def read_image(path: Path, channels: int) -> torch.Tensor:
     except FileNotFoundError:
         raise PixelsmithError(f"input image {path} does not exist") from None
     except Exception as e:  # any decoder failure
-        raise PixelsmithError(f"cannot read image {path} ({type(e).__name__}: {e})") from None
+        raise UnreadableImage(f"cannot read image {path} ({type(e).__name__}: {e})") from None
     a = np.array(img)
     if a.ndim == 3 and (a[..., 0] == a[..., 1]).all() and (a[..., 1] == a[..., 2]).all():
         a = a[..., 0]  # a gray picture stored as RGB is a gray picture
@@ -82,10 +83,13 @@ def _save(x01: torch.Tensor, path: Path) -> None:
 
 
 def inpaint_files(checkpoint: str | Path, inputs: list[Path], mask: Path | None,
-                  out_dir: Path, *, compare: bool = False, device: str = "auto") -> list[Path]:
+                  out_dir: Path, *, compare: bool = False, device: str = "auto",
+                  on_unreadable: Callable[[Path, UnreadableImage], None] | None = None
+                  ) -> list[Path]:
     """Inpaint each input file with one mask file (white = missing, the image's size);
     writes ``out_dir/<name>.png`` and with ``compare`` ``<name>_compare.png`` (masked |
-    inpainted). Returns the inpainted files' paths."""
+    inpainted). Returns the inpainted files' paths. A file that cannot be decoded raises,
+    or with ``on_unreadable`` is handed to it and skipped."""
     if mask is None:
         raise PixelsmithError("inpainting needs --mask MASK.png (white = missing pixels, "
                               "the same size as the image)")
@@ -100,7 +104,13 @@ def inpaint_files(checkpoint: str | Path, inputs: list[Path], mask: Path | None,
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for path in map(Path, inputs):
-        y01 = read_image(path, model.net.img_channels)
+        try:
+            y01 = read_image(path, model.net.img_channels)
+        except UnreadableImage as e:
+            if on_unreadable is None:
+                raise
+            on_unreadable(path, e)
+            continue
         m = load_mask_file(mask, *y01.shape[-2:])
         x01 = inpaint(model, y01, m)
         dest = out_dir / f"{path.stem}.png"

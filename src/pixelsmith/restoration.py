@@ -66,9 +66,11 @@ def tiled_apply(fn: Callable[[torch.Tensor], torch.Tensor], y: torch.Tensor, *, 
     if y.dim() != 4:
         raise PixelsmithError(f"tiled_apply needs (N, C, H, W), got {tuple(y.shape)}")
     n, _, h, w = y.shape
+    if overlap < 0:
+        raise PixelsmithError(f"--overlap must be >= 0 pixels, got {overlap}")
     if tile is None or tile <= 0 or (h <= tile and w <= tile):
         return fn(y).to(y.device)
-    if overlap < 0 or tile < 2 * overlap or tile - overlap < 1:
+    if tile < 2 * overlap or tile - overlap < 1:
         raise PixelsmithError(f"--tile ({tile}) must be at least twice --overlap ({overlap})")
     step = tile - overlap
     margin, ramp = overlap // 4, overlap // 2
@@ -119,12 +121,16 @@ class Restorer:
         s = params.get("sigma")
         return float(s) if s is not None else None
 
+    @property
+    def reads_sigma(self) -> bool:
+        """Whether the network takes the noise level as an input (DnCNN/DRUNet-style)."""
+        return bool(getattr(self.net, "noise_level_input", False))
+
     def _sigma(self, sigma, n: int) -> torch.Tensor | None:
         if sigma is None:
             sigma = self.default_sigma()
         if sigma is None:
-            needs = getattr(self.net, "noise_level_input", False)
-            if needs:
+            if self.reads_sigma:
                 raise PixelsmithError(f"the model in {self.path} reads the noise level and was "
                                       "trained on a range: give it (--sigma on the 0-255 scale)")
             return None

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps
 
 from pixelsmith.data.transforms import rgb_to_gray, to_8bit
-from pixelsmith.errors import PixelsmithError
+from pixelsmith.errors import PixelsmithError, UnreadableImage
 from pixelsmith.restoration import Restorer
 
 ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
@@ -52,7 +52,7 @@ def read_image_file(path: Path) -> ImageFile:
             img = to_8bit(img)
             a = np.array(img)
     except Exception as e:  # any decoder failure: one line naming the file
-        raise PixelsmithError(f"cannot read image {path} "
+        raise UnreadableImage(f"cannot read image {path} "
                               f"({type(e).__name__}: {str(e).splitlines()[0][:80]})") from None
     a = a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
     pixels = torch.from_numpy(np.ascontiguousarray(a))
