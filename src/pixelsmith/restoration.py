@@ -25,6 +25,7 @@ import torch
 from pixelsmith.config import Config, config_from_dict
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.models import build_model
+from pixelsmith.objectives.restoration import TASKS  # degradation -> task, one table
 from pixelsmith.training.checkpoint import Checkpoint, load_checkpoint, load_nets
 from pixelsmith.training.trainer import resolve_device
 
@@ -94,10 +95,6 @@ def tiled_apply(fn: Callable[[torch.Tensor], torch.Tensor], y: torch.Tensor, *, 
             out[:, :, ys, xs] += part * win.to(part.dtype)
             weight[ys, xs] += win
     return out / weight.clamp_min(1e-12).to(out.dtype)
-
-
-TASK_OF = {"gaussian-noise": "denoise", "poisson-gaussian": "denoise", "salt-pepper": "denoise",
-           "bicubic-down": "sr", "blur": "deblur"}
 
 
 @dataclass
@@ -179,7 +176,7 @@ def load_restorer(run_or_ckpt: str | Path | Checkpoint, device: str = "auto",
         load_nets({"restorer": net}, ckpt.ema, ckpt.path)
     spec = dict(cfg.objective.degradation)
     name = spec.pop("name")
-    task = TASK_OF.get(name, "denoise")
+    task = TASKS.get(name, "denoise")
     scale = int(spec.get("scale", 2)) if task == "sr" else 1
     return Restorer(net.to(dev).eval(), cfg, ckpt.path, dev, task, cfg.data.img_channels,
                     scale, (name, spec))
