@@ -188,3 +188,27 @@ def test_negative_overlap_and_tile_have_their_own_message(runs, tmp_path):
         tiled_apply(lambda t: t, torch.zeros(1, 1, 40, 40), tile=16, overlap=-1)
     with pytest.raises(PixelsmithError, match=r"--tile \(16\) must be at least twice"):
         tiled_apply(lambda t: t, torch.zeros(1, 1, 40, 40), tile=16, overlap=10)
+
+
+def test_written_png_is_restore_image_rounded_with_the_cli_defaults(runs, tmp_path):
+    """What `restore` writes is Restorer.restore_image's output rounded to 8 bits, with the
+    documented defaults --tile 256 --overlap 80 (the 300 px wide picture is tiled)."""
+    import torch
+    import typer
+
+    from pixelsmith.cli import app
+    from pixelsmith.restoration import load_restorer
+
+    cmd = typer.main.get_command(app).commands["restore"]
+    defaults = {p.name: p.default for p in cmd.params}
+    assert (defaults["tile"], defaults["overlap"]) == (256, 80)
+    rng = np.random.default_rng(4)
+    pic = rng.integers(0, 256, (20, 300, 3), dtype=np.uint8)
+    Image.fromarray(pic).save(tmp_path / "w.png")
+    code, _, exc = _invoke("-c", runs / "color", "-i", tmp_path / "w.png", "-o", tmp_path / "o")
+    assert code == 0, exc
+    got = np.array(Image.open(tmp_path / "o" / "w.png"))
+    r = load_restorer(runs / "color", device="cpu")
+    y01 = torch.from_numpy(pic).permute(2, 0, 1).float() / 255
+    want = (r.restore_image(y01, tile=256, overlap=80) * 255).round().clamp(0, 255)
+    assert np.array_equal(got, want.to(torch.uint8).permute(1, 2, 0).numpy())
