@@ -31,6 +31,7 @@ import pixelsmith.components  # noqa: F401 - registers data sets, baselines
 from pixelsmith.config import DataConfig
 from pixelsmith.data.base import load_dataset
 from pixelsmith.data.masks import make_mask
+from pixelsmith.data.transforms import uint8_to_unit, unit_to_uint8
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.inpainting import inpaint, load_inpainter
 from pixelsmith.metrics.paired import psnr, ssim
@@ -52,7 +53,7 @@ def eval_images(cfg: DataConfig, num: int) -> tuple[torch.Tensor, str]:
 
 
 def quantise(x01: torch.Tensor) -> torch.Tensor:
-    return (x01.clamp(0, 1) * 255).round() / 255
+    return uint8_to_unit(unit_to_uint8(x01))  # as written to an 8-bit file
 
 
 def scores(x01: torch.Tensor, out01: torch.Tensor, mask: torch.Tensor, fid_fn) -> dict:
@@ -72,9 +73,9 @@ def make_fid(cfg: DataConfig, x01: torch.Tensor, device: str):
         ev = load_evaluator(cfg, device=device)
     except PixelsmithError:
         return (lambda out01: "n/a (no evaluator)"), "none cached"
-    to_u8 = lambda t: (t.clamp(0, 1) * 255).round().to(torch.uint8)  # noqa: E731
-    real, _ = ev(to_u8(x01), device=device)
-    return (lambda out01: fid_from_features(real, ev(to_u8(out01), device=device)[0])), ev.name
+    real, _ = ev(unit_to_uint8(x01), device=device)
+    return (lambda out01: fid_from_features(real, ev(unit_to_uint8(out01), device=device)[0])
+            ), ev.name
 
 
 def batched(fn, y01, mask, bs=250):
@@ -159,4 +160,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except PixelsmithError as e:  # one line, like the CLI and bench/restoration.py
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)

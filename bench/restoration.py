@@ -4,7 +4,7 @@ published numbers.
     PYTHONPATH=src python bench/restoration.py --data-root ../shared/data \
         [--sets Set12,BSD68,CBSD68,Kodak24,Set5,Set14] [--sigmas 15,25,50] [--scales 2,3,4] \
         [--baselines gaussian-filter,median-filter,bicubic,bm3d] [--checkpoint RUN ...] \
-        [--tile 0] [--max-images N] [--out table.md]
+        [--tile 0] [--overlap 80] [--max-images N] [--out table.md]
 
 Protocol (say it with every number):
 - denoising: clean x = the 8-bit test image on [0, 1]; y = x + sigma/255 * n with n drawn
@@ -13,8 +13,9 @@ Protocol (say it with every number):
   models, colour sets (CBSD68, Kodak24) for colour models; other pairs are skipped.
 - super-resolution: HR cropped to a multiple of the scale, LR = restore-train's
   ``bicubic-down`` (torch antialiased bicubic, close to but not MATLAB imresize), LR kept in
-  float; outputs scored on the BT.601 Y channel (MATLAB rgb2ycbcr; a gray image is its own
-  Y) with ``scale`` pixels shaved.
+  float; outputs scored on the 8-bit BT.601 Y channel of both sides (MATLAB rgb2ycbcr on
+  uint8; a gray image is its own Y) with ``scale`` pixels shaved
+  (``restoration_protocol.sr_scores``).
 - every restored image is rounded to 8 bits before scoring (as saving a PNG); the noisy
   input row is scored as it is. PSNR/SSIM on [0, 255], averaged over the images of a set.
 """
@@ -41,7 +42,7 @@ from pixelsmith.metrics.restoration_protocol import (
     psnr255,
     quantise,
     rgb_to_y,
-    shave,
+    sr_scores,
     ssim255,
 )
 from pixelsmith.registry import BASELINES
@@ -160,11 +161,6 @@ def denoise_table(set_name: str, images, sigmas: list[int], baselines: list[str]
     return lines, notes
 
 
-def _y255(out01: torch.Tensor) -> torch.Tensor:
-    """The Y channel of an 8-bit version of ``out01`` on [0, 255] (gray: the image itself)."""
-    return rgb_to_y(quantise(out01) / 255)
-
-
 def sr_table(set_name: str, images, scales: list[int], baselines: list[str], ckpts: list,
              args) -> tuple[list[str], list[str]]:
     """Markdown lines of one super-resolution table (Y channel, scale px shaved)."""
@@ -177,7 +173,7 @@ def sr_table(set_name: str, images, scales: list[int], baselines: list[str], ckp
         g = torch.Generator().manual_seed(args.seed)
         methods: dict[str, Callable] = {}
         for b in baselines:
-            methods[b] = lambda lr, known, fn=BASELINES.get(b): _y255(fn(lr, known))
+            methods[b] = lambda lr, known, fn=BASELINES.get(b): (fn(lr, known), False)
         for label, r in ckpts:
             if r.task != "sr" or r.scale != s:
                 if s == scales[0]:
@@ -189,14 +185,13 @@ def sr_table(set_name: str, images, scales: list[int], baselines: list[str], ckp
         for t in images:
             hr = crop_to_multiple(t.image[None].to(torch.float32) / 255, s)  # (1, C, sH, sW)
             lr, known = deg(hr, generator=g)
-            ref = shave(_y255(hr), s)
             for label, fn in methods.items():
                 t0 = time.perf_counter()
-                out = shave(fn(lr, known), s)
+                out, is_luma = fn(lr, known)
                 secs[label] = secs.get(label, 0.0) + time.perf_counter() - t0
                 counted[label] = counted.get(label, 0) + 1
-                scores.setdefault(label, []).append(
-                    (psnr255(out, ref).item(), ssim255(out, ref).item()))
+                p, q = sr_scores(out, hr, s, sr_luma=is_luma)
+                scores.setdefault(label, []).append((p.item(), q.item()))
         for label, v in scores.items():
             rows.setdefault(label, {})[s] = (_mean([a for a, _ in v]), _mean([b for _, b in v]))
         print(f"  {set_name} x{s} done", file=sys.stderr, flush=True)
@@ -213,20 +208,19 @@ def sr_table(set_name: str, images, scales: list[int], baselines: list[str], ckp
     return lines, notes
 
 
-def _sr_with(r, lr01: torch.Tensor, args) -> torch.Tensor:
-    """Y on [0, 255] of a checkpoint's output. A gray model on a colour image reads the
-    full-range BT.601 luma (what it was trained on: Pillow's "L" of the photographs) and its
-    output is mapped to MATLAB's Y = 16 + 219 * luma; a colour model reads a gray image
-    repeated into RGB."""
+def _sr_with(r, lr01: torch.Tensor, args) -> tuple[torch.Tensor, bool]:
+    """A checkpoint's output on [0, 1] and whether it is a full-range luma (see
+    ``restoration_protocol.y8``). A gray model on a colour image reads the full-range BT.601
+    luma (what it was trained on: Pillow's "L" of the photographs); a colour model reads a
+    gray image repeated into RGB and its output is averaged back to gray."""
     c = lr01.shape[1]
     if r.img_channels == c:
-        return _y255(_run_restorer(r, lr01, None, args.tile, args.overlap))
+        return _run_restorer(r, lr01, None, args.tile, args.overlap), False
     if r.img_channels == 1:  # SRCNN's way: super-resolve the luma only
         luma = ((rgb_to_y(lr01) - 16) / 219).float()  # same weights, full range [0, 1]
-        out = _run_restorer(r, luma, None, args.tile, args.overlap)
-        return (16 + 219 * out.double()).round()  # the 8-bit Y
+        return _run_restorer(r, luma, None, args.tile, args.overlap), True
     out = _run_restorer(r, lr01.expand(-1, 3, -1, -1), None, args.tile, args.overlap)
-    return _y255(out.mean(1, keepdim=True))
+    return out.mean(1, keepdim=True), False
 
 
 def _md_row(cells: list[str]) -> str:
@@ -247,7 +241,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="a trained restoration run (repeatable)")
     ap.add_argument("--device", default="auto", help="device for checkpoints")
     ap.add_argument("--tile", type=int, default=0, help="tile size for checkpoints (0 = whole)")
-    ap.add_argument("--overlap", type=int, default=32)
+    ap.add_argument("--overlap", type=int, default=80,
+                    help="tile overlap, input pixels (exact for receptive radii up to "
+                         "overlap/4; the CLI's default)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the noise")
     ap.add_argument("--max-images", type=int, default=None, help="first N images of each set")
     ap.add_argument("--out", default=None, help="also write the tables to this markdown file")
@@ -281,7 +277,7 @@ def main(argv: list[str] | None = None) -> str:
              "- denoising: y = x + σ/255·n, seed "
              f"{args.seed}, not clipped, not quantised; outputs rounded to 8 bits; "
              "PSNR/SSIM on [0, 255]",
-             "- super-resolution: LR by torch antialiased bicubic; Y channel (BT.601), "
+             "- super-resolution: LR by torch antialiased bicubic; 8-bit Y channel (BT.601), "
              "`scale` px shaved", ""]
     notes: list[str] = []
     for name in sets:

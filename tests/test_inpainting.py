@@ -162,6 +162,78 @@ def test_inpaint_files_refuses_other_families(tmp_path):
                                "train.num_samples=4"]), run).fit()
     with pytest.raises(PixelsmithError, match="'gan' model, not an inpainting one"):
         load_inpainter(run, device="cpu")
+    Image.fromarray(_picture(16, 16, 1)).save(tmp_path / "p.png")
+    _mask_file(tmp_path / "m.png", 16, 16)
+    _, _, exc = _restore("--task", "inpaint", "-c", run, "-i", tmp_path / "p.png", "--mask",
+                         tmp_path / "m.png", "-o", tmp_path / "o")
+    assert isinstance(exc, PixelsmithError)
+    assert "--task inpaint does not fit" in str(exc) and "a gan model" in str(exc)
+
+
+def _restore(*args):
+    """``pixelsmith restore`` in-process: (exit code, stdout + stderr, exception)."""
+    from typer.testing import CliRunner
+
+    from pixelsmith.cli import app
+
+    res = CliRunner().invoke(app, ["restore", *map(str, args)])
+    return res.exit_code, res.output, res.exception
+
+
+def test_restore_cli_inpaint_rejects_options_it_ignores_and_other_tasks(trained_run,
+                                                                         tmp_path):
+    Image.fromarray(_picture(16, 16, 1)).save(tmp_path / "p.png")
+    _mask_file(tmp_path / "m.png", 16, 16)
+    base = ["-c", trained_run, "-i", tmp_path / "p.png", "--mask", tmp_path / "m.png",
+            "-o", tmp_path / "o"]
+    _, _, exc = _restore(*base, "--tile", "64", "--sigma", "5")
+    assert isinstance(exc, PixelsmithError)
+    assert str(exc).startswith("--tile, --sigma not used when inpainting")
+    _, _, exc = _restore(*base, "--degrade")
+    assert str(exc).startswith("--degrade not used when inpainting")
+    _, _, exc = _restore(*base, "--task", "denoise")
+    assert isinstance(exc, PixelsmithError) and "--task denoise does not fit" in str(exc)
+    assert not (tmp_path / "o").exists()  # nothing written on a rejected command
+    code, _, exc = _restore(*base, "--task", "inpaint")  # defaults left alone: fine
+    assert code == 0, exc
+    assert (tmp_path / "o" / "p.png").is_file()
+
+
+def test_inpaint_folder_skips_unreadable_files(trained_run, tmp_path):
+    from pixelsmith.errors import UnreadableImage
+
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(_picture(16, 16, 1)).save(src / "a.png")
+    (src / "bad.png").write_bytes(b"\x89PNG broken")
+    _mask_file(tmp_path / "m.png", 16, 16)
+    seen = []
+    out = inpaint_files(trained_run, [src / "a.png", src / "bad.png"], tmp_path / "m.png",
+                        tmp_path / "o", on_unreadable=lambda p, e: seen.append((p, str(e))))
+    assert out == [tmp_path / "o" / "a.png"]
+    assert seen[0][0] == src / "bad.png" and "cannot read image" in seen[0][1]
+    with pytest.raises(UnreadableImage, match="bad.png"):
+        inpaint_files(trained_run, [src / "bad.png"], tmp_path / "m.png", tmp_path / "o")
+    code, text, _ = _restore("-c", trained_run, "-i", src, "--mask", tmp_path / "m.png",
+                             "-o", tmp_path / "o2")
+    assert code == 1 and "skipped 1 unreadable file(s)" in text and "bad.png" in text
+    assert (tmp_path / "o2" / "a.png").is_file()
+
+
+def test_bench_inpainting_prints_one_line_errors(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    bench = Path(__file__).parents[1] / "bench" / "inpainting.py"
+    proc = subprocess.run([sys.executable, str(bench), "--dataset", "digits", "--num", "4",
+                           "--checkpoint", str(tmp_path / "nope")], capture_output=True,
+                          text=True, timeout=120,
+                          env={**__import__("os").environ, "OMP_NUM_THREADS": "1",
+                               "PYTHONPATH": str(Path(__file__).parents[1] / "src")})
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
+    assert "nope" in proc.stderr
 
 
 @pytest.mark.parametrize("name", ["telea", "navier-stokes"])

@@ -72,6 +72,21 @@ def test_mask_file_white_is_missing_and_size_checked(tmp_path):
     assert torch.equal(file_maker(2, 20, 30), m.expand(2, 1, 20, 30))
 
 
+def test_mask_file_threshold_is_gray_128(tmp_path):
+    """Anti-aliased or JPEG-saved masks hold grays: >= 128 counts as white (missing)."""
+    a = np.array([[0, 100, 127, 128, 200, 255]], np.uint8)
+    Image.fromarray(a).save(tmp_path / "g.png")
+    m = load_mask_file(tmp_path / "g.png", 1, 6)
+    assert m[0, 0, 0].tolist() == [1.0, 1.0, 1.0, 0.0, 0.0, 0.0]
+    rgb = np.stack([a[0], a[0], a[0]], -1)[None]  # an RGB picture: the luma decides
+    rgb[0, 1] = (200, 200, 200)
+    Image.fromarray(rgb).save(tmp_path / "c.png")
+    assert load_mask_file(tmp_path / "c.png", 1, 6)[0, 0, 0].tolist() == [1, 0, 1, 0, 0, 0]
+    (tmp_path / "bad.png").write_bytes(b"nope")
+    with pytest.raises(PixelsmithError, match=r"cannot read mask file .*bad\.png"):
+        load_mask_file(tmp_path / "bad.png", 1, 6)
+
+
 def test_bad_names_and_parameters_are_clear_errors():
     assert {"center-box", "random-boxes", "free-form", "file"} <= set(MASKS.names())
     with pytest.raises(PixelsmithError, match="unknown mask 'circle'"):

@@ -16,6 +16,7 @@ from pixelsmith.metrics.restoration_protocol import (
     shave,
     sr_scores,
     ssim255,
+    y8,
 )
 
 
@@ -95,6 +96,21 @@ def test_sr_scores_shave_the_border_and_use_y():
     sr[..., 10, 10] = 1 - sr[..., 10, 10]  # one damaged inner pixel does count
     assert sr_scores(sr, hr, scale=2)[0].item() < 80
     assert torch.equal(quantise(torch.tensor([0.5, -0.1, 1.2])), torch.tensor([128.0, 0, 255]))
+
+
+def test_y_is_rounded_once_on_both_sides():
+    """MATLAB's rgb2ycbcr on uint8 returns uint8: both the reference's and the output's Y are
+    8-bit. A gray model whose luma output is exactly the reference's Y scores infinite PSNR."""
+    g = torch.Generator().manual_seed(3)
+    hr = torch.rand(1, 3, 24, 24, generator=g, dtype=torch.float64)
+    y = y8(hr)
+    assert torch.equal(y, y.round()) and 16 <= y.min() and y.max() <= 235
+    assert torch.equal(y, rgb_to_y(quantise(hr) / 255).round())
+    luma = (y - 16) / 219  # what a perfect gray (full-range luma) model would output
+    p, s = sr_scores(luma, hr, scale=2, sr_luma=True)
+    assert (math.isinf(p.item()) or p.item() > 100) and s.item() == pytest.approx(1.0)
+    p, _ = sr_scores(luma + 0.6 / 219, hr, scale=2, sr_luma=True)  # rounds to Y + 1
+    assert p.item() == pytest.approx(20 * math.log10(255), abs=1e-9)
 
 
 def test_load_test_set_missing_folder_and_bad_name(tmp_path):

@@ -124,3 +124,91 @@ def test_colour_picture_through_gray_sr_model_enlarges_y_and_keeps_colour(runs, 
     want = upscale_for_display(rgb_to_ycbcr(x)[1:], (40, 50))
     got = rgb_to_ycbcr(torch.from_numpy(np.array(out)).permute(2, 0, 1).float() / 255)[1:]
     assert (got - want).abs().mean() < 0.01  # chroma: bicubic, the net only sees Y
+
+
+def _invoke(*args):
+    """The CLI in-process (no interpreter start): (exit code, stdout + stderr, exception)."""
+    from typer.testing import CliRunner
+
+    from pixelsmith.cli import app
+
+    res = CliRunner().invoke(app, ["restore", *map(str, args)])
+    return res.exit_code, res.output, res.exception
+
+
+def test_folder_skips_unreadable_files_names_them_and_exits_1(runs, tmp_path):
+    from pixelsmith.errors import UnreadableImage
+
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(np.full((12, 14), 70, np.uint8)).save(src / "a.png")
+    (src / "b.png").write_bytes(b"not a png at all")
+    Image.fromarray(np.full((12, 14), 200, np.uint8)).save(src / "c.png")
+    code, text, _ = _invoke("-c", runs / "gray", "-i", src, "-o", tmp_path / "out")
+    assert code == 1  # the work is done, but a script must notice the skipped file
+    assert (tmp_path / "out" / "a.png").is_file() and (tmp_path / "out" / "c.png").is_file()
+    assert not (tmp_path / "out" / "b.png").exists()
+    assert f"warning: skipped cannot read image {src / 'b.png'}" in text
+    assert f"skipped 1 unreadable file(s): {src / 'b.png'}" in text
+    assert "for 2 input(s)" in text
+    # one file given by name: no skipping, the usual one-line error
+    code, _, exc = _invoke("-c", runs / "gray", "-i", src / "b.png", "-o", tmp_path / "o2")
+    assert isinstance(exc, UnreadableImage) and "b.png" in str(exc)
+
+
+def test_sigma_is_shown_only_when_used(runs, tmp_path):
+    Image.fromarray(np.full((16, 16), 120, np.uint8)).save(tmp_path / "p.png")
+    # SR model: --sigma neither sets the degradation nor feeds the net
+    code, text, exc = _invoke("-c", runs / "sr", "-i", tmp_path / "p.png", "-o", tmp_path / "a",
+                              "--degrade", "--sigma", "10")
+    assert code == 0, exc
+    flat = " ".join(text.split())  # rich may wrap the title
+    assert "bicubic-down" in flat and "sigma 10" not in flat
+    # Gaussian-noise model: --sigma is the noise added
+    code, text, exc = _invoke("-c", runs / "gray", "-i", tmp_path / "p.png", "-o",
+                              tmp_path / "b", "--degrade", "--sigma", "10")
+    assert code == 0, exc
+    assert "sigma 10" in " ".join(text.split())
+
+
+def test_negative_overlap_and_tile_have_their_own_message(runs, tmp_path):
+    import torch
+
+    from pixelsmith.errors import PixelsmithError
+    from pixelsmith.restoration import tiled_apply
+
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "p.png")
+    _, _, exc = _invoke("-c", runs / "gray", "-i", tmp_path / "p.png", "-o", tmp_path / "o",
+                        "--overlap", "-2", "--tile", "16")
+    assert isinstance(exc, PixelsmithError) and str(exc) == "--overlap must be >= 0 pixels, got -2"
+    _, _, exc = _invoke("-c", runs / "gray", "-i", tmp_path / "p.png", "-o", tmp_path / "o",
+                        "--tile", "-1")
+    assert "--tile must be >= 0" in str(exc)
+    with pytest.raises(PixelsmithError, match="--overlap must be >= 0 pixels, got -1"):
+        tiled_apply(lambda t: t, torch.zeros(1, 1, 40, 40), tile=16, overlap=-1)
+    with pytest.raises(PixelsmithError, match=r"--tile \(16\) must be at least twice"):
+        tiled_apply(lambda t: t, torch.zeros(1, 1, 40, 40), tile=16, overlap=10)
+
+
+def test_written_png_is_restore_image_rounded_with_the_cli_defaults(runs, tmp_path):
+    """What `restore` writes is Restorer.restore_image's output rounded to 8 bits, with the
+    documented defaults --tile 256 --overlap 80 (the 300 px wide picture is tiled)."""
+    import torch
+    import typer
+
+    from pixelsmith.cli import app
+    from pixelsmith.restoration import load_restorer
+
+    cmd = typer.main.get_command(app).commands["restore"]
+    defaults = {p.name: p.default for p in cmd.params}
+    assert (defaults["tile"], defaults["overlap"]) == (256, 80)
+    rng = np.random.default_rng(4)
+    pic = rng.integers(0, 256, (20, 300, 3), dtype=np.uint8)
+    Image.fromarray(pic).save(tmp_path / "w.png")
+    code, _, exc = _invoke("-c", runs / "color", "-i", tmp_path / "w.png", "-o", tmp_path / "o")
+    assert code == 0, exc
+    got = np.array(Image.open(tmp_path / "o" / "w.png"))
+    r = load_restorer(runs / "color", device="cpu")
+    y01 = torch.from_numpy(pic).permute(2, 0, 1).float() / 255
+    want = (r.restore_image(y01, tile=256, overlap=80) * 255).round().clamp(0, 255)
+    assert np.array_equal(got, want.to(torch.uint8).permute(1, 2, 0).numpy())

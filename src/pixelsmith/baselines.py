@@ -28,15 +28,13 @@ import math
 import torch
 import torch.nn.functional as F
 
+from pixelsmith.data.degradations import check_unit_images
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.registry import BASELINES
 
 
 def _check_images(y01: torch.Tensor, name: str) -> None:
-    if not torch.is_tensor(y01) or y01.dim() != 4 or not y01.is_floating_point():
-        shape = tuple(y01.shape) if torch.is_tensor(y01) else type(y01).__name__
-        raise PixelsmithError(f"baseline '{name}' needs float (N, C, H, W) images in [0, 1], "
-                              f"got {shape}")
+    check_unit_images(y01, f"baseline '{name}'")
 
 
 def _sigma(known: dict, name: str, n: int) -> torch.Tensor:

@@ -6,3 +6,8 @@ class PixelsmithError(Exception):
 
     The CLI prints ``error: <message>`` and exits with status 2 instead of a stack trace.
     """
+
+
+class UnreadableImage(PixelsmithError):
+    """An image file that cannot be decoded. Commands working through a folder skip it with a
+    warning naming it (as the training loaders do) instead of stopping half-way."""

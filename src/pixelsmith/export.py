@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 import pixelsmith
+from pixelsmith.data.image_files import save_png
 from pixelsmith.data.transforms import to_uint8
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.hashing import sha256_file
@@ -32,12 +33,6 @@ def _folder_names(model: LoadedModel) -> list[str]:
     # ImageFolder's alphabetical order is the model's class order
     width = len(str(k - 1))
     return [f"{i:0{width}d}_{re.sub(r'[^A-Za-z0-9._-]+', '_', n)}" for i, n in enumerate(names)]
-
-
-def _save_png(pixels, path: Path) -> None:
-    from PIL import Image
-
-    Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(path)
 
 
 @torch.no_grad()
@@ -62,12 +57,12 @@ def export(model: LoadedModel, num: int, out: str | Path, *, seed: int = 0,
         jobs = []
         for i in range(0, num, batch_size):
             chunk = {k: v[i : i + batch_size] for k, v in inputs.items()}
-            pixels = to_uint8(obj.sample(model.net, chunk).cpu()).permute(0, 2, 3, 1).numpy()
-            for j, p in enumerate(pixels):  # (H, W, C) uint8
+            pixels = to_uint8(obj.sample(model.net, chunk).cpu())
+            for j, p in enumerate(pixels):  # (C, H, W) uint8
                 k = 0 if labels is None else int(labels[i + j])
                 counts[k] += 1
                 path = out / folders[k] / f"{i + j:06d}.png"
-                jobs.append(pool.submit(_save_png, p, path))
+                jobs.append(pool.submit(save_png, p, path))
         for job in jobs:
             job.result()  # re-raise any write error
     ckpt = model.path

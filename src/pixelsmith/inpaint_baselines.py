@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from pixelsmith.data.transforms import unit_to_uint8
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.registry import BASELINES
 
@@ -38,7 +39,7 @@ def _inpaint(y01: torch.Tensor, known: dict, radius: float, flag_name: str) -> t
     if radius <= 0:
         raise PixelsmithError(f"baseline radius must be > 0, got {radius}")
     mask = known["mask"].to(y01.device)
-    pixels = (y01.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu()
+    pixels = unit_to_uint8(y01.float()).cpu()
     pixels = pixels.permute(0, 2, 3, 1).numpy()  # (N, H, W, C)
     holes = (mask.expand(y01.shape[0], 1, *y01.shape[2:]) < 0.5).cpu().numpy()[:, 0]
     out = []

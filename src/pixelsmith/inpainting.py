@@ -9,14 +9,16 @@ to fill holes of that scale: large holes in large photographs are beyond it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image, ImageOps
 
+from pixelsmith.data.image_files import read_image as read_image_file
+from pixelsmith.data.image_files import save_png, side_by_side
 from pixelsmith.data.masks import load_mask_file
-from pixelsmith.errors import PixelsmithError
+from pixelsmith.data.transforms import uint8_to_unit, unit_to_uint8
+from pixelsmith.errors import PixelsmithError, UnreadableImage
 from pixelsmith.sampling import LoadedModel, load_model
 
 
@@ -55,37 +57,23 @@ def inpaint(model: LoadedModel | torch.nn.Module, y01: torch.Tensor,
 def read_image(path: Path, channels: int) -> torch.Tensor:
     """An image file at its own size -> float (1, C, H, W) in [0, 1]. Transparency is
     composited onto white (as for training data); gray vs colour must fit the model."""
-    from pixelsmith.data.transforms import to_8bit
-
-    try:
-        with Image.open(path) as img:
-            img = to_8bit(ImageOps.exif_transpose(img))
-    except FileNotFoundError:
-        raise PixelsmithError(f"input image {path} does not exist") from None
-    except Exception as e:  # any decoder failure
-        raise PixelsmithError(f"cannot read image {path} ({type(e).__name__}: {e})") from None
-    a = np.array(img)
-    if a.ndim == 3 and (a[..., 0] == a[..., 1]).all() and (a[..., 1] == a[..., 2]).all():
-        a = a[..., 0]  # a gray picture stored as RGB is a gray picture
-    have = 1 if a.ndim == 2 else 3
+    pixels = read_image_file(path, equal_rgb_is_gray=True).pixels
+    have = pixels.shape[0]
     if have != channels:
         kind = {1: "gray (1 channel)", 3: "colour (3 channels)"}
         raise PixelsmithError(f"image {path} is {kind[have]} but the model fills "
                               f"{kind[channels]} images; convert the image first")
-    a = a[None] if a.ndim == 2 else a.transpose(2, 0, 1)  # (C, H, W)
-    return torch.from_numpy(np.ascontiguousarray(a))[None].float() / 255
-
-
-def _save(x01: torch.Tensor, path: Path) -> None:
-    a = (x01[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-    Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a).save(path)
+    return uint8_to_unit(pixels[None])
 
 
 def inpaint_files(checkpoint: str | Path, inputs: list[Path], mask: Path | None,
-                  out_dir: Path, *, compare: bool = False, device: str = "auto") -> list[Path]:
+                  out_dir: Path, *, compare: bool = False, device: str = "auto",
+                  on_unreadable: Callable[[Path, UnreadableImage], None] | None = None
+                  ) -> list[Path]:
     """Inpaint each input file with one mask file (white = missing, the image's size);
     writes ``out_dir/<name>.png`` and with ``compare`` ``<name>_compare.png`` (masked |
-    inpainted). Returns the inpainted files' paths."""
+    inpainted). Returns the inpainted files' paths. A file that cannot be decoded raises,
+    or with ``on_unreadable`` is handed to it and skipped."""
     if mask is None:
         raise PixelsmithError("inpainting needs --mask MASK.png (white = missing pixels, "
                               "the same size as the image)")
@@ -100,14 +88,20 @@ def inpaint_files(checkpoint: str | Path, inputs: list[Path], mask: Path | None,
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for path in map(Path, inputs):
-        y01 = read_image(path, model.net.img_channels)
+        try:
+            y01 = read_image(path, model.net.img_channels)
+        except UnreadableImage as e:
+            if on_unreadable is None:
+                raise
+            on_unreadable(path, e)
+            continue
         m = load_mask_file(mask, *y01.shape[-2:])
         x01 = inpaint(model, y01, m)
         dest = out_dir / f"{path.stem}.png"
-        _save(x01, dest)
+        save_png(unit_to_uint8(x01[0]), dest)
         written.append(dest)
         if compare:  # masked (hole mid-gray) | inpainted, 4 white pixels between
             masked = torch.where(m.bool(), y01, torch.full_like(y01, 0.5))
-            gap = torch.ones(*y01.shape[:3], 4)
-            _save(torch.cat([masked, gap, x01], dim=3), out_dir / f"{path.stem}_compare.png")
+            save_png(side_by_side([unit_to_uint8(masked[0]), unit_to_uint8(x01[0])]),
+                     out_dir / f"{path.stem}_compare.png")
     return written

@@ -25,6 +25,7 @@ import torch
 from pixelsmith.config import Config, config_from_dict
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.models import build_model
+from pixelsmith.objectives.restoration import TASKS  # degradation -> task, one table
 from pixelsmith.training.checkpoint import Checkpoint, load_checkpoint, load_nets
 from pixelsmith.training.trainer import resolve_device
 
@@ -66,9 +67,11 @@ def tiled_apply(fn: Callable[[torch.Tensor], torch.Tensor], y: torch.Tensor, *, 
     if y.dim() != 4:
         raise PixelsmithError(f"tiled_apply needs (N, C, H, W), got {tuple(y.shape)}")
     n, _, h, w = y.shape
+    if overlap < 0:
+        raise PixelsmithError(f"--overlap must be >= 0 pixels, got {overlap}")
     if tile is None or tile <= 0 or (h <= tile and w <= tile):
         return fn(y).to(y.device)
-    if overlap < 0 or tile < 2 * overlap or tile - overlap < 1:
+    if tile < 2 * overlap or tile - overlap < 1:
         raise PixelsmithError(f"--tile ({tile}) must be at least twice --overlap ({overlap})")
     step = tile - overlap
     margin, ramp = overlap // 4, overlap // 2
@@ -94,10 +97,6 @@ def tiled_apply(fn: Callable[[torch.Tensor], torch.Tensor], y: torch.Tensor, *, 
     return out / weight.clamp_min(1e-12).to(out.dtype)
 
 
-TASK_OF = {"gaussian-noise": "denoise", "poisson-gaussian": "denoise", "salt-pepper": "denoise",
-           "bicubic-down": "sr", "blur": "deblur"}
-
-
 @dataclass
 class Restorer:
     """A trained restoration network with what it was trained for."""
@@ -119,12 +118,16 @@ class Restorer:
         s = params.get("sigma")
         return float(s) if s is not None else None
 
+    @property
+    def reads_sigma(self) -> bool:
+        """Whether the network takes the noise level as an input (DnCNN/DRUNet-style)."""
+        return bool(getattr(self.net, "noise_level_input", False))
+
     def _sigma(self, sigma, n: int) -> torch.Tensor | None:
         if sigma is None:
             sigma = self.default_sigma()
         if sigma is None:
-            needs = getattr(self.net, "noise_level_input", False)
-            if needs:
+            if self.reads_sigma:
                 raise PixelsmithError(f"the model in {self.path} reads the noise level and was "
                                       "trained on a range: give it (--sigma on the 0-255 scale)")
             return None
@@ -173,7 +176,7 @@ def load_restorer(run_or_ckpt: str | Path | Checkpoint, device: str = "auto",
         load_nets({"restorer": net}, ckpt.ema, ckpt.path)
     spec = dict(cfg.objective.degradation)
     name = spec.pop("name")
-    task = TASK_OF.get(name, "denoise")
+    task = TASKS.get(name, "denoise")
     scale = int(spec.get("scale", 2)) if task == "sr" else 1
     return Restorer(net.to(dev).eval(), cfg, ckpt.path, dev, task, cfg.data.img_channels,
                     scale, (name, spec))

@@ -12,23 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageOps
 
-from pixelsmith.data.transforms import rgb_to_gray, to_8bit
+from pixelsmith.data.image_files import ImageFile, read_image, save_png, side_by_side
+from pixelsmith.data.transforms import rgb_to_gray, uint8_to_unit, unit_to_uint8
 from pixelsmith.errors import PixelsmithError
+from pixelsmith.metrics.restoration_protocol import psnr255, shave
 from pixelsmith.restoration import Restorer
-
-ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
-
-
-@dataclass
-class ImageFile:
-    path: Path
-    pixels: torch.Tensor  # uint8 (C, H, W), C = 1 (gray) or 3 (colour)
-    alpha: np.ndarray | None = None  # uint8 (H, W) transparency, when the file has one
 
 
 @dataclass
@@ -40,25 +31,8 @@ class Result:
 
 
 def read_image_file(path: Path) -> ImageFile:
-    try:
-        with Image.open(path) as img:
-            img = ImageOps.exif_transpose(img)
-            alpha = None
-            if img.mode == "P" and "transparency" in img.info:
-                img = img.convert("RGBA")
-            if img.mode in ALPHA_MODES:
-                alpha = np.array(img.getchannel("A"))
-                img = img.convert("L" if img.mode in ("LA", "La") else "RGB")
-            img = to_8bit(img)
-            a = np.array(img)
-    except Exception as e:  # any decoder failure: one line naming the file
-        raise PixelsmithError(f"cannot read image {path} "
-                              f"({type(e).__name__}: {str(e).splitlines()[0][:80]})") from None
-    a = a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
-    pixels = torch.from_numpy(np.ascontiguousarray(a))
-    if pixels.shape[0] == 3 and (pixels[0] == pixels[1]).all() and (pixels[1] == pixels[2]).all():
-        pixels = pixels[:1]  # a gray picture stored as RGB
-    return ImageFile(Path(path), pixels, alpha)
+    """The file at its own size with its own channels; transparency kept aside."""
+    return read_image(path, keep_alpha=True, equal_rgb_is_gray=True)
 
 
 def luma_sr(img: ImageFile, r: Restorer) -> bool:
@@ -69,7 +43,9 @@ def luma_sr(img: ImageFile, r: Restorer) -> bool:
 
 def rgb_to_ycbcr(x: torch.Tensor) -> torch.Tensor:
     """(3, H, W) RGB in [0, 1] -> full-range (JPEG) YCbCr in [0, 1]; Y is the 601 luma the
-    gray training images were made with."""
+    gray training images were made with. Not shared with ``transforms.rgb_to_gray`` (Pillow's
+    integer luma of uint8) or ``restoration_protocol.rgb_to_y`` (MATLAB's studio-swing Y): the
+    weights agree, the range and rounding do not, and the inverse needs the float chroma."""
     r, g, b = x
     y = 0.299 * r + 0.587 * g + 0.114 * b
     return torch.stack([y, 0.5 + (b - y) / 1.772, 0.5 + (r - y) / 1.402])
@@ -98,33 +74,10 @@ def fit_channels(img: ImageFile, r: Restorer) -> torch.Tensor:
 
 def to_file_channels(x01: torch.Tensor, img: ImageFile) -> torch.Tensor:
     """(C, H, W) model output in [0, 1] -> uint8 with the file's channel count."""
-    q = (x01 * 255).round().clamp(0, 255).to(torch.uint8)
+    q = unit_to_uint8(x01)
     if q.shape[0] == 3 and img.pixels.shape[0] == 1:
         q = rgb_to_gray(q[None])[0]
     return q
-
-
-def save_png(pixels: torch.Tensor, path: Path, alpha: np.ndarray | None = None) -> Path:
-    a = pixels.permute(1, 2, 0).numpy()
-    pic = Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a)
-    if alpha is not None:
-        mask = Image.fromarray(alpha)
-        if mask.size != pic.size:  # super-resolution: the alpha grows with the picture
-            mask = mask.resize(pic.size, Image.Resampling.BICUBIC)
-        pic.putalpha(mask)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pic.save(path)
-    return path
-
-
-def side_by_side(panels: list[torch.Tensor], gap: int = 4) -> torch.Tensor:
-    """uint8 (C, H, W) panels of one height, left to right with white gaps."""
-    c, h = panels[0].shape[:2]
-    white = torch.full((c, h, gap), 255, dtype=torch.uint8)
-    parts = []
-    for p in panels:
-        parts += [p, white]
-    return torch.cat(parts[:-1], dim=2)
 
 
 def upscale_for_display(y01: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -135,13 +88,11 @@ def upscale_for_display(y01: torch.Tensor, size: tuple[int, int]) -> torch.Tenso
     return F.interpolate(y01[None], size=size, mode="bicubic", align_corners=False)[0].clamp(0, 1)
 
 
-def psnr_uint8(a: torch.Tensor, b: torch.Tensor, shave: int = 0) -> float:
-    """PSNR in dB of two uint8 (C, H, W) images on [0, 255], the papers' way; ``shave``
-    pixels of border left out (super-resolution)."""
-    if shave:
-        a, b = a[:, shave:-shave, shave:-shave], b[:, shave:-shave, shave:-shave]
-    mse = (a.double() - b.double()).pow(2).mean().item()
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+def psnr_uint8(a: torch.Tensor, b: torch.Tensor, border: int = 0) -> float:
+    """PSNR in dB of two uint8 (C, H, W) images on [0, 255], the papers' way; ``border``
+    pixels left out (super-resolution)."""
+    a, b = shave(a[None].double(), border), shave(b[None].double(), border)
+    return psnr255(a, b).item()
 
 
 def output_path(path: Path, root: Path | None, out_dir: Path, suffix: str = "") -> Path:
@@ -169,12 +120,12 @@ def restore_file(r: Restorer, path: Path, out_dir: Path, *, root: Path | None = 
         clean = crop_to_multiple(pixels, r.scale)
         if img.alpha is not None:
             img.alpha = img.alpha[: clean.shape[1], : clean.shape[2]]
-        y01, known = deg(clean[None].float() / 255, generator=torch.Generator().manual_seed(seed))
+        y01, known = deg(uint8_to_unit(clean[None]), generator=torch.Generator().manual_seed(seed))
         y01 = y01[0]
         if sigma is None and "sigma" in known:
             sigma = float(known["sigma"][0])
     else:
-        clean, y01 = None, pixels.float() / 255
+        clean, y01 = None, uint8_to_unit(pixels)
     if luma_sr(img, r):
         ycc = rgb_to_ycbcr(y01.clamp(0, 1))
         big = r.restore_image(ycc[:1], tile=tile, overlap=overlap, sigma=sigma)
@@ -186,7 +137,7 @@ def restore_file(r: Restorer, path: Path, out_dir: Path, *, root: Path | None = 
     res.written.append(save_png(out, output_path(path, root, out_dir), img.alpha))
     shown_in = to_file_channels(upscale_for_display(y01.clamp(0, 1), out.shape[-2:]), img)
     if degrade:
-        ref = to_file_channels(clean.float() / 255, img)
+        ref = to_file_channels(uint8_to_unit(clean), img)
         shave = r.scale if r.scale > 1 else 0
         res.psnr_in, res.psnr_out = psnr_uint8(shown_in, ref, shave), psnr_uint8(out, ref, shave)
         y_small = to_file_channels(y01.clamp(0, 1), img)

@@ -15,17 +15,16 @@ from pixelsmith.errors import PixelsmithError
 
 
 def _writer(jobs: queue.Queue, out: Path, errors: list) -> None:
-    from PIL import Image
+    from pixelsmith.data.image_files import save_png
 
     while True:
         job = jobs.get()
         if job is None:
             return
-        start, pixels = job  # (B, H, W, C) uint8 numpy
+        start, pixels = job  # (B, C, H, W) uint8 on the CPU
         try:
             for i, p in enumerate(pixels):
-                Image.fromarray(p[..., 0] if p.shape[-1] == 1 else p).save(
-                    out / f"{start + i:06d}.png", compress_level=1)
+                save_png(p, out / f"{start + i:06d}.png", compress_level=1)
         except Exception as e:  # noqa: BLE001 - reported by the main thread
             errors.append(e)
 
@@ -57,7 +56,7 @@ def generate_to_folder(model, num: int, out: str | Path, *, seed: int = 0,
             chunk = {k: v[i : i + batch_size] for k, v in inputs.items()}
             images = model.objective.sample(model.net, chunk)  # (B, C, H, W) on the device
             # uint8 on the device: 4x less to copy to the host than float
-            pixels = to_uint8(images).permute(0, 2, 3, 1).cpu().numpy()
+            pixels = to_uint8(images).cpu()
             jobs.put((i, pixels))
     finally:
         for _ in threads:

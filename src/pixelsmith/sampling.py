@@ -71,12 +71,11 @@ def write_images(images: torch.Tensor, out: str | Path, nrow: int | None = None)
     if out.suffix.lower() in (".png", ".jpg", ".jpeg"):
         save_grid(images, out, nrow=nrow)
         return out
-    from PIL import Image
+    from pixelsmith.data.image_files import save_png
 
     out.mkdir(parents=True, exist_ok=True)
-    pixels = to_uint8(images).permute(0, 2, 3, 1).numpy()  # (N, H, W, C)
-    for i, p in enumerate(pixels):
-        Image.fromarray(p[..., 0] if p.shape[-1] == 1 else p).save(out / f"{i:06d}.png")
+    for i, p in enumerate(to_uint8(images).cpu()):  # (C, H, W) each
+        save_png(p, out / f"{i:06d}.png")
     return out
 
 

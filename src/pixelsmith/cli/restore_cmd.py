@@ -5,6 +5,15 @@ from pathlib import Path
 import typer
 
 TASKS = ("auto", "denoise", "sr", "deblur", "inpaint")
+# options the inpainting path does not use: giving one with an inpainter is an error
+NOT_FOR_INPAINTING = ("tile", "overlap", "degrade", "sigma", "seed")
+
+
+def _given(ctx: typer.Context, name: str) -> bool:
+    """Whether the user set option ``name`` (on the command line or through the environment),
+    as opposed to typer filling in its default."""
+    src = ctx.get_parameter_source(name)
+    return src is not None and src.name in ("COMMANDLINE", "ENVIRONMENT")
 
 
 def _inputs(path: Path) -> tuple[list[Path], Path | None]:
@@ -31,6 +40,7 @@ def _inputs(path: Path) -> tuple[list[Path], Path | None]:
 
 
 def restore(
+    ctx: typer.Context,
     checkpoint: Path = typer.Option(..., "--checkpoint", "-c",
                                     help="run folder or checkpoint folder of a restorer"),
     input: Path = typer.Option(..., "--input", "-i", help="an image file or a folder of images"),
@@ -56,19 +66,45 @@ def restore(
     from rich.progress import Progress
     from rich.table import Table
 
-    from pixelsmith.errors import PixelsmithError
+    from pixelsmith.errors import PixelsmithError, UnreadableImage
     from pixelsmith.restoration import load_restorer
     from pixelsmith.training.checkpoint import load_checkpoint
 
+    if overlap < 0:
+        raise PixelsmithError(f"--overlap must be >= 0 pixels, got {overlap}")
+    if tile < 0:
+        raise PixelsmithError(f"--tile must be >= 0 pixels (0 = whole image), got {tile}")
     if task not in TASKS:
         raise PixelsmithError(f"--task must be one of {', '.join(TASKS)}, got {task!r}")
     files, root = _inputs(input)
     ckpt = load_checkpoint(checkpoint)
-    if task == "inpaint" or ckpt.meta.get("family") == "inpainting":
-        from pixelsmith.inpainting import inpaint_files  # lives on the inpainting branch
+    skipped: list[str] = []
 
-        written = inpaint_files(checkpoint, files, mask, out, compare=compare, device=device)
+    def skip(path, err) -> None:  # a folder goes on past an undecodable file
+        if root is None:
+            raise err
+        skipped.append(str(path))
+        typer.echo(f"warning: skipped {err}", err=True)
+
+    family = ckpt.meta.get("family")
+    if task == "inpaint" or family == "inpainting":
+        from pixelsmith.inpainting import inpaint_files
+
+        if family != "inpainting":
+            raise PixelsmithError(f"--task inpaint does not fit {checkpoint}: it is a "
+                                  f"{family} model, not an inpainting one")
+        if task not in ("auto", "inpaint"):
+            raise PixelsmithError(f"--task {task} does not fit {checkpoint}: it is an "
+                                  "inpainting model; use --task auto or inpaint")
+        unused = [f"--{n}" for n in NOT_FOR_INPAINTING if _given(ctx, n)]
+        if unused:
+            raise PixelsmithError(f"{', '.join(unused)} not used when inpainting (the image is "
+                                  "filled whole, with the holes of --mask); leave "
+                                  f"{'it' if len(unused) == 1 else 'them'} out")
+        written = inpaint_files(checkpoint, files, mask, out, compare=compare, device=device,
+                                on_unreadable=skip)
         typer.echo(f"wrote {len(written)} file(s) to {out}")
+        _end(skipped)
         return
     if mask is not None:
         raise PixelsmithError("--mask is for inpainting checkpoints; this one is a "
@@ -85,11 +121,17 @@ def restore(
         bar = progress.add_task(f"{r.task} x{r.scale}" if r.scale > 1 else r.task,
                                 total=len(files))
         for f in files:
-            results.append(restore_file(r, f, out, root=root, compare=compare, degrade=degrade,
-                                        tile=tile, overlap=overlap, sigma=sigma, seed=seed))
+            try:
+                results.append(restore_file(r, f, out, root=root, compare=compare,
+                                            degrade=degrade, tile=tile, overlap=overlap,
+                                            sigma=sigma, seed=seed))
+            except UnreadableImage as e:
+                skip(f, e)
             progress.advance(bar)
-    if degrade:
-        level = f", sigma {sigma:g}" if sigma is not None else ""
+    if degrade and results:
+        # --sigma counts where it set the noise added or the level a noise-aware net reads
+        used = r.reads_sigma or r.degradation[0] == "gaussian-noise"
+        level = f", sigma {sigma:g}" if sigma is not None and used else ""
         table = Table(title=f"{r.task}: model trained on {r.degradation[0]} {r.degradation[1]}"
                             f"{level} (seed {seed})")
         for col in ("file", "degraded PSNR", "restored PSNR", "gain"):
@@ -104,4 +146,13 @@ def restore(
                           f"{mean_out - mean_in:+.2f}")
         Console().print(table)
     n = sum(len(x.written) for x in results)
-    typer.echo(f"wrote {n} file(s) for {len(files)} input(s) to {out} (model {r.path})")
+    typer.echo(f"wrote {n} file(s) for {len(results)} input(s) to {out} (model {r.path})")
+    _end(skipped)
+
+
+def _end(skipped: list[str]) -> None:
+    """Exit 1 after the work when files were skipped, so scripts notice (2 = bad usage)."""
+    if skipped:
+        typer.echo(f"error: skipped {len(skipped)} unreadable file(s): {', '.join(skipped)}",
+                   err=True)
+        raise typer.Exit(1)

@@ -44,11 +44,16 @@ def _check_number(deg: str, key: str, value, lo: float | None = None, hi: float 
         raise PixelsmithError(f"degradation '{deg}': {key} must be {rng}, got {value!r}")
 
 
-def _check_input(x01: torch.Tensor, name: str) -> None:
+def check_unit_images(x01: torch.Tensor, what: str) -> None:
+    """One-line error unless ``x01`` is a float (N, C, H, W) tensor (degradations and
+    baselines take [0, 1] images); ``what`` names the caller, e.g. "degradation 'blur'"."""
     if not torch.is_tensor(x01) or x01.dim() != 4 or not x01.is_floating_point():
         shape = tuple(x01.shape) if torch.is_tensor(x01) else type(x01).__name__
-        raise PixelsmithError(f"degradation '{name}' needs float (N, C, H, W) images in [0, 1], "
-                              f"got {shape}")
+        raise PixelsmithError(f"{what} needs float (N, C, H, W) images in [0, 1], got {shape}")
+
+
+def _check_input(x01: torch.Tensor, name: str) -> None:
+    check_unit_images(x01, f"degradation '{name}'")
 
 
 def _randn(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:

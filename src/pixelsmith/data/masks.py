@@ -21,10 +21,9 @@ import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from pixelsmith.errors import PixelsmithError
+from pixelsmith.errors import PixelsmithError, UnreadableImage
 from pixelsmith.registry import MASKS
 
 MAX_SHAPES = 400  # safety stop for the accept/reject loops (never reached in practice)
@@ -199,22 +198,18 @@ def _segment(yy, xx, py, px, qy, qx) -> torch.Tensor:
 def load_mask_file(path: str | Path, h: int, w: int) -> torch.Tensor:
     """A mask picture -> float (1, 1, H, W), 1 = known. White (>= 128 gray) = missing.
     The file must be exactly h x w: a resized mask would silently move the hole."""
-    from PIL import Image
-
-    from pixelsmith.data.transforms import to_8bit
+    from pixelsmith.data.image_files import read_image
 
     path = Path(path)
-    try:
-        with Image.open(path) as img:
-            img = to_8bit(img).convert("L")
-    except FileNotFoundError:
-        raise PixelsmithError(f"mask file {path} does not exist") from None
-    except Exception as e:  # any decoder failure
-        raise PixelsmithError(f"cannot read mask file {path} ({type(e).__name__}: {e})") from None
-    if img.size != (w, h):
-        raise PixelsmithError(f"mask file {path} is {img.size[0]}x{img.size[1]} (WxH) but the "
-                              f"image is {w}x{h}; the mask must have the image's size")
-    gray = torch.from_numpy(np.array(img))  # (H, W) uint8
+    if not path.is_file():
+        raise PixelsmithError(f"mask file {path} does not exist")
+    try:  # read as the image it goes with is (EXIF rotation too), so the hole stays put
+        gray = read_image(path, 1).pixels[0]  # (H, W) uint8
+    except UnreadableImage as e:
+        raise PixelsmithError(f"cannot read mask file {path} ({e.reason})") from None
+    if gray.shape != (h, w):
+        raise PixelsmithError(f"mask file {path} is {gray.shape[1]}x{gray.shape[0]} (WxH) but "
+                              f"the image is {w}x{h}; the mask must have the image's size")
     return (gray < 128).to(torch.float32)[None, None]
 
 

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image, ImageOps
 
 from pixelsmith.data.base import ImageData
-from pixelsmith.data.transforms import from_uint8, to_8bit
+from pixelsmith.data.image_files import read_image
+from pixelsmith.data.transforms import from_uint8
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.objectives import Batch
 
@@ -143,17 +142,9 @@ def decode_native(path: Path, img_channels: int) -> torch.Tensor | str:
     landscape), or the reason it cannot be read. Any mode, 16-bit and alpha as the
     fixed-size loader handles them (``transforms.to_8bit``)."""
     try:
-        with Image.open(path) as img:
-            img = to_8bit(ImageOps.exif_transpose(img))
-            if img_channels == 1 and img.mode == "RGB":
-                img = img.convert("L")
-            elif img_channels == 3 and img.mode == "L":
-                img = img.convert("RGB")
-            a = np.array(img)
-    except Exception as e:  # any decoder failure: the caller skips the file with a warning
-        return f"{type(e).__name__}: {e}".splitlines()[0][:80]
-    a = a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
-    x = torch.from_numpy(np.ascontiguousarray(a))
+        x = read_image(path, img_channels).pixels
+    except PixelsmithError as e:  # undecodable or gone: the caller skips it with a warning
+        return getattr(e, "reason", str(e))
     return x.transpose(1, 2).contiguous() if x.shape[1] > x.shape[2] else x
 
 

@@ -32,6 +32,17 @@ def from_uint8(images: torch.Tensor) -> torch.Tensor:
     return images.to(torch.float32, copy=True).div_(127.5).sub_(1.0)  # a copy: safe in place
 
 
+def unit_to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """[0, 1] floats -> uint8 [0, 255], rounded, clipped: a restored image as its 8-bit file.
+    Computed in the input's own float type (double stays double)."""
+    return images.detach().clamp(0, 1).mul(255).round().to(torch.uint8)
+
+
+def uint8_to_unit(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] -> float32 [0, 1], the restorers' and degradations' scale."""
+    return images.to(torch.float32).div(255)
+
+
 def check_shape_args(img_size: int, img_channels: int) -> None:
     """Fail with a config-level message instead of a tensor error deep inside a resize."""
     if img_channels not in (1, 3):

@@ -16,11 +16,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 
-from pixelsmith.errors import PixelsmithError
+from pixelsmith.data.image_files import read_image
+from pixelsmith.data.transforms import unit_to_uint8
+from pixelsmith.errors import PixelsmithError, UnreadableImage
 from pixelsmith.metrics.paired import psnr, ssim
 
 # name -> channels the set is scored with (gray sets for gray models; colour otherwise)
@@ -84,17 +84,30 @@ def ssim255(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
 
 
 def quantise(x01: torch.Tensor) -> torch.Tensor:
-    """A restored [0, 1] image as the 8-bit file it would be saved as, on [0, 255] (float)."""
-    return (x01.double() * 255).round().clamp(0, 255)
+    """A restored [0, 1] image as the 8-bit file it would be saved as, on [0, 255] (double)."""
+    return unit_to_uint8(x01.double()).double()
 
 
-def sr_scores(sr01: torch.Tensor, hr01: torch.Tensor, scale: int) -> tuple[torch.Tensor,
-                                                                         torch.Tensor]:
+def y8(x01: torch.Tensor, *, luma: bool = False) -> torch.Tensor:
+    """The 8-bit Y channel, on [0, 255] (float), of an image saved as 8 bits, as MATLAB's
+    ``rgb2ycbcr`` returns it for a uint8 image: the image is rounded to 8 bits, Y computed and
+    rounded again (rgb2ycbcr's output is uint8). A gray image is its own Y.
+
+    ``luma=True``: ``x01`` (N, 1, H, W) is a full-range BT.601 luma on [0, 1] (what a gray
+    model trained on Pillow's "L" outputs for a colour image); it maps to Y = 16 + 219 luma,
+    rounded once (the SRCNN way: the network's output is the Y channel)."""
+    if luma:
+        return (16 + 219 * x01.double()).round().clamp(0, 255)
+    return rgb_to_y(quantise(x01) / 255).round()
+
+
+def sr_scores(sr01: torch.Tensor, hr01: torch.Tensor, scale: int, *, sr_luma: bool = False
+              ) -> tuple[torch.Tensor, torch.Tensor]:
     """(PSNR, SSIM), each (N,), of super-resolved images against the ground truth, the SR
-    papers' way: 8-bit outputs, Y channel, ``scale`` pixels shaved."""
-    sr_y = rgb_to_y(quantise(sr01) / 255)
-    hr_y = rgb_to_y(quantise(hr01) / 255)
-    sr_y, hr_y = shave(sr_y, scale), shave(hr_y, scale)
+    papers' way: 8-bit outputs, 8-bit Y channel on both sides, ``scale`` pixels shaved.
+    ``sr_luma``: ``sr01`` is a full-range luma (see ``y8``)."""
+    sr_y = shave(y8(sr01, luma=sr_luma), scale)
+    hr_y = shave(y8(hr01), scale)
     return psnr255(sr_y, hr_y), ssim255(sr_y, hr_y)
 
 
@@ -121,21 +134,9 @@ def testset_dir(name: str, root: str | os.PathLike) -> Path:
 
 def _decode(path: Path, channels: int | None) -> torch.Tensor:
     try:
-        with Image.open(path) as img:
-            img.load()
-            if img.mode not in ("L", "RGB"):
-                img = img.convert("RGB" if img.mode in ("RGBA", "P", "CMYK", "YCbCr") else "L")
-            if channels == 1 and img.mode != "L":
-                img = img.convert("L")
-            arr = np.asarray(img)
-    except Exception as e:  # a damaged file in a benchmark set is an error, never a skip
-        raise PixelsmithError(f"cannot read test image {path}: {type(e).__name__}: {e}"
-                              .splitlines()[0]) from None
-    t = torch.from_numpy(arr.copy())
-    t = t[None] if t.dim() == 2 else t.permute(2, 0, 1)  # (C, H, W)
-    if channels == 3 and t.shape[0] == 1:
-        t = t.expand(3, -1, -1).contiguous()  # gray in a colour set: R = G = B
-    return t
+        return read_image(path, channels).pixels
+    except UnreadableImage as e:  # a damaged file in a benchmark set is an error, never a skip
+        raise PixelsmithError(f"cannot read test image {path}: {e.reason}") from None
 
 
 def load_test_set(name: str, root: str | os.PathLike, channels: int | None = None

@@ -23,6 +23,7 @@ from torch import nn
 
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.models.patch_discriminator import PatchDiscriminator
+from pixelsmith.nn.layers import pad_to_multiple
 from pixelsmith.registry import MODELS
 
 
@@ -83,10 +84,8 @@ class GatedUNet(nn.Module):
         h0, w0 = y.shape[-2:]
         mask = mask.to(y.dtype)
         x = torch.cat([y * mask, mask], 1)  # (B, C+1, H, W): missing pixels read 0
-        s = self.stride
-        ph, pw = -h0 % s, -w0 % s
-        if ph or pw:  # padded border has mask 0: "missing", filled and cropped away
-            x = F.pad(x, (0, pw, 0, ph))
+        # the padded border has mask 0: "missing", filled and cropped away
+        x = pad_to_multiple(x, self.stride)  # (B, C+1, H', W')
         h = self.stem(x)  # (B, w0, H, W)
         skips = []
         for down in self.downs:
@@ -96,7 +95,7 @@ class GatedUNet(nn.Module):
         for up, skip in zip(self.ups, reversed(skips)):
             h = F.interpolate(h, scale_factor=2, mode="nearest")  # (B, w, 2h, 2w)
             h = up(torch.cat([h, skip], 1))
-        out = torch.tanh(self.to_img(h))  # (B, C, H+ph, W+pw)
+        out = torch.tanh(self.to_img(h))  # (B, C, H', W')
         return out[..., :h0, :w0]
 
     def inpaint(self, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -25,11 +25,10 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from pixelsmith.errors import PixelsmithError
-from pixelsmith.nn.layers import SelfAttention
+from pixelsmith.nn.layers import SelfAttention, pad_to_multiple
 from pixelsmith.registry import MODELS
 
 
@@ -85,10 +84,7 @@ class UNetRestorer(nn.Module):
 
     def forward(self, y: torch.Tensor, sigma: torch.Tensor | None = None) -> torch.Tensor:
         n, _, h, w = y.shape
-        ph, pw = -h % self.stride, -w % self.stride
-        # reflection needs the pad to be smaller than the side; tiny inputs replicate instead
-        mode = "reflect" if ph < h and pw < w else "replicate"
-        yp = F.pad(y, (0, pw, 0, ph), mode=mode) if ph or pw else y  # (N, C, H', W')
+        yp = pad_to_multiple(y, self.stride, "reflect")  # (N, C, H', W')
         inp = yp
         if self.noise_level_input:
             if sigma is None:

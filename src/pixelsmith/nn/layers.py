@@ -4,8 +4,22 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int, mode: str = "constant") -> torch.Tensor:
+    """Pad (N, C, H, W) at the bottom and right so H and W are multiples of ``multiple``
+    (callers crop back to H x W). Reflection needs the pad smaller than the side: tiny
+    inputs replicate their edge instead."""
+    h, w = x.shape[-2:]
+    ph, pw = -h % multiple, -w % multiple
+    if not (ph or pw):
+        return x
+    if mode == "reflect" and not (ph < h and pw < w):
+        mode = "replicate"
+    return F.pad(x, (0, pw, 0, ph), mode=mode)
 
 
 def sn(module: nn.Module, enabled: bool = True) -> nn.Module:

@@ -17,9 +17,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from pixelsmith.data.image_files import side_by_side
 from pixelsmith.data.masks import make_mask
 from pixelsmith.data.transforms import from_uint8
 from pixelsmith.errors import PixelsmithError
+from pixelsmith.metrics.paired import psnr
 from pixelsmith.objectives.base import Batch, Objective, Phase, adam
 from pixelsmith.registry import GAN_LOSSES, OBJECTIVES
 
@@ -51,8 +53,7 @@ def panels(x: torch.Tensor, mask: torch.Tensor, filled: torch.Tensor, *,
            gap: int = 2) -> torch.Tensor:
     """(N, C, H, 3W + 2 gap) strips: masked | inpainted | original, white between."""
     masked = torch.where(mask.to(torch.bool), x, torch.zeros_like(x))  # hole shown mid-gray
-    white = torch.ones(*x.shape[:3], gap, dtype=x.dtype, device=x.device)
-    return torch.cat([masked, white, filled, white, x], dim=3)
+    return side_by_side([masked, filled, x], gap=gap, fill=1.0)
 
 
 @OBJECTIVES.register("inpainting", config=InpaintingObjectiveConfig,
@@ -153,9 +154,7 @@ class InpaintingObjective(Objective):
             loss = loss + cfg.perceptual_weight * perc
             logs["perceptual"] = perc.detach()
         with torch.no_grad():  # PSNR of the hole on the [0, 1] scale, on the device
-            mse = (((filled - x) / 2) ** 2 * hole).sum((1, 2, 3)) / (
-                hole.sum((1, 2, 3)) * x.shape[1]).clamp_min(1)
-            logs["psnr_hole"] = (10 * torch.log10(1 / mse.clamp_min(1e-10))).mean()
+            logs["psnr_hole"] = psnr(filled.float(), x.float(), hole).mean().float()
         return {"loss": loss, **logs}
 
     # -------------------------------------------------------------- sampling

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from pixelsmith.config import choice
 from pixelsmith.data.degradations import Degradation, make_degradation
+from pixelsmith.data.image_files import side_by_side
 from pixelsmith.data.transforms import from_uint8
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.metrics.paired import psnr
@@ -191,5 +192,4 @@ class RestorationObjective(Objective):
         y = (y01 * 2 - 1).clamp(-1, 1)
         if y.shape[-1] != x.shape[-1]:  # SR: show the small input at the output's size
             y = F.interpolate(y, size=x.shape[-2:], mode="nearest")
-        gap = torch.ones((*x.shape[:3], 2), device=x.device)  # a white line between panels
-        return torch.cat([y, gap, x_hat, gap, x.float()], dim=3)
+        return side_by_side([y, x_hat, x.float()], gap=2, fill=1.0)  # white lines between

@@ -1,0 +1,103 @@
+"""Image files at their own size, in and out: one reader and one PNG writer for every
+command that works on a user's pictures or a benchmark set (restore, inpaint, the test
+sets, the native-size patch loader, sample folders).
+
+Reading uses the training loaders' mode rules (``transforms.to_8bit``: 16-bit scaled to
+8 bits, palettes expanded, CMYK to RGB) and applies EXIF rotation, so a picture gives the
+same pixels whichever command opens it. The fixed-size loader (``image_folder.decode_file``)
+resizes while decoding (JPEG draft mode) and so keeps its own path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+from pixelsmith.data.transforms import to_8bit
+from pixelsmith.errors import PixelsmithError, UnreadableImage
+
+ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+
+
+@dataclass
+class ImageFile:
+    path: Path
+    pixels: torch.Tensor  # uint8 (C, H, W), C = 1 (gray) or 3 (colour)
+    alpha: np.ndarray | None = None  # uint8 (H, W) transparency, with keep_alpha only
+
+
+def read_image(path: str | Path, channels: int | None = None, *, keep_alpha: bool = False,
+               equal_rgb_is_gray: bool = False) -> ImageFile:
+    """One image file at its own size as uint8 (C, H, W).
+
+    ``channels``: None keeps the file's own (1 for gray, 3 for colour); 1 turns colour into
+    gray with Pillow's BT.601 luma; 3 repeats gray into RGB. ``keep_alpha``: transparency is
+    returned aside in ``alpha`` and the colour left as it is; otherwise it is composited onto
+    white, as for training data. ``equal_rgb_is_gray``: an RGB file whose three channels are
+    equal is read as gray (channels None only). A file that cannot be decoded raises
+    ``UnreadableImage`` naming it; a missing one a ``PixelsmithError``."""
+    path = Path(path)
+    if channels not in (None, 1, 3):
+        raise PixelsmithError(f"channels must be None, 1 or 3, got {channels}")
+    if not path.is_file():
+        raise PixelsmithError(f"input image {path} does not exist")
+    try:
+        with Image.open(path) as img:
+            img = ImageOps.exif_transpose(img)  # phone photos store rotation in EXIF only
+            alpha = None
+            if keep_alpha:
+                if img.mode == "P" and "transparency" in img.info:
+                    img = img.convert("RGBA")
+                if img.mode in ALPHA_MODES:
+                    alpha = np.array(img.getchannel("A"))
+                    img = img.convert("L" if img.mode in ("LA", "La") else "RGB")
+            img = to_8bit(img)
+            if channels == 1 and img.mode == "RGB":
+                img = img.convert("L")
+            elif channels == 3 and img.mode == "L":
+                img = img.convert("RGB")
+            a = np.array(img)  # a copy: Pillow's buffer is read-only
+    except Exception as e:  # any decoder failure (truncated, not an image, bomb)
+        reason = f"{type(e).__name__}: {str(e).splitlines()[0][:80] if str(e) else ''}"
+        err = UnreadableImage(f"cannot read image {path} ({reason})")
+        err.reason = reason
+        raise err from None
+    a = a[None] if a.ndim == 2 else a.transpose(2, 0, 1)  # (H, W, C) -> (C, H, W)
+    pixels = torch.from_numpy(np.ascontiguousarray(a))
+    if (equal_rgb_is_gray and channels is None and pixels.shape[0] == 3
+            and (pixels[0] == pixels[1]).all() and (pixels[1] == pixels[2]).all()):
+        pixels = pixels[:1]  # a gray picture stored as RGB
+    return ImageFile(path, pixels, alpha)
+
+
+def save_png(pixels: torch.Tensor, path: str | Path, alpha: np.ndarray | None = None, *,
+             compress_level: int = 6) -> Path:
+    """Write uint8 (C, H, W), C = 1 or 3, as a PNG (folders made as needed). ``alpha``
+    (uint8 (h, w)) becomes the transparency, resized bicubically when the picture grew
+    (super-resolution). ``compress_level`` 1 writes large folders of samples faster."""
+    path = Path(path)
+    a = pixels.detach().cpu().permute(1, 2, 0).numpy()
+    pic = Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a)
+    if alpha is not None:
+        mask = Image.fromarray(alpha)
+        if mask.size != pic.size:
+            mask = mask.resize(pic.size, Image.Resampling.BICUBIC)
+        pic.putalpha(mask)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pic.save(path, compress_level=compress_level)
+    return path
+
+
+def side_by_side(panels: list[torch.Tensor], gap: int = 4, fill: float = 255) -> torch.Tensor:
+    """Panels of one height, (..., C, H, W_i), left to right with ``gap`` columns of
+    ``fill`` between them (255 for uint8 white, 1.0 for [0, 1], 1.0 for [-1, 1])."""
+    first = panels[0]
+    white = torch.full((*first.shape[:-1], gap), fill, dtype=first.dtype, device=first.device)
+    parts = []
+    for p in panels:
+        parts += [p, white]
+    return torch.cat(parts[:-1], dim=-1)
