@@ -255,3 +255,9 @@ def test_tiled_unet_with_attention_is_close_and_has_no_seam():
     assert hard_steps[[31, 63, 95]].min() > 0.5 * detail  # the measure does see hard cuts
     for dim in (0, 1):
         assert steps(err, dim).max() < 0.05 * detail  # blended tiles: no seam anywhere
+
+
+def test_metrics_during_training_are_refused_with_the_bench_to_use(tmp_path):
+    cfg = tiny(*MODELS["dncnn"], "train.eval_every=2")
+    with pytest.raises(PixelsmithError, match="train.eval_every.*bench/restoration.py"):
+        Trainer(cfg, tmp_path / "run")

@@ -34,6 +34,12 @@ def attach_evaluation(trainer) -> None:
         return
     if t.eval_every < 0 or t.eval_num < 2:
         raise PixelsmithError("train.eval_every must be >= 0 and train.eval_num >= 2")
+    family = trainer.cfg.model.family
+    if family in ("restoration", "inpainting"):  # their samples are panels, not images
+        bench = "bench/restoration.py" if family == "restoration" else "bench/inpainting.py"
+        raise PixelsmithError(
+            f"train.eval_every: metrics during training are for generators (GAN, VAE); a "
+            f"{family} model logs its PSNR every step and is scored with {bench}")
     import pixelsmith.metrics  # noqa: F401 - registers the metrics
 
     names = [m.strip() for m in t.eval_metrics.split(",") if m.strip()]
