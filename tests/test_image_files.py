@@ -68,3 +68,10 @@ def test_unit_uint8_twins_and_pad_to_multiple():
     assert torch.equal(pad_to_multiple(t, 2)[0, 0, 3], torch.zeros(4))  # constant: zeros
     tiny = torch.ones(1, 1, 1, 1)
     assert torch.equal(pad_to_multiple(tiny, 4, "reflect"), torch.ones(1, 1, 4, 4))  # replicate
+
+
+def test_gray_with_alpha_stays_gray_when_channels_are_the_files_own(tmp_path):
+    la = np.stack([np.full((5, 6), 80, np.uint8), np.full((5, 6), 255, np.uint8)], -1)
+    Image.fromarray(la, "LA").save(tmp_path / "la.png")
+    img = read_image(tmp_path / "la.png")
+    assert img.pixels.shape == (1, 5, 6) and int(img.pixels[0, 0, 0]) == 80

@@ -151,6 +151,11 @@ def test_folder_skips_unreadable_files_names_them_and_exits_1(runs, tmp_path):
     assert f"warning: skipped cannot read image {src / 'b.png'}" in text
     assert f"skipped 1 unreadable file(s): {src / 'b.png'}" in text
     assert "for 2 input(s)" in text
+    # the installed command (not only the in-process runner) must exit 1 as well
+    proc = subprocess.run([sys.executable, "-m", "pixelsmith", "restore", "-c", str(runs / "gray"),
+                           "-i", str(src), "-o", str(tmp_path / "out3")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1 and "skipped 1 unreadable file(s)" in proc.stderr + proc.stdout
     # one file given by name: no skipping, the usual one-line error
     code, _, exc = _invoke("-c", runs / "gray", "-i", src / "b.png", "-o", tmp_path / "o2")
     assert isinstance(exc, UnreadableImage) and "b.png" in str(exc)

@@ -36,7 +36,8 @@ app.add_typer(evaluator_cmd.app, name="evaluator")
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        # standalone_mode=False returns a command's `typer.Exit(code)` instead of exiting
+        code = app(standalone_mode=False)
     except PixelsmithError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
@@ -55,3 +56,5 @@ def main() -> None:
         if isinstance(e, click.exceptions.Exit):
             sys.exit(e.exit_code)
         raise
+    if isinstance(code, int) and code:
+        sys.exit(code)

@@ -55,7 +55,10 @@ def read_image(path: str | Path, channels: int | None = None, *, keep_alpha: boo
                 if img.mode in ALPHA_MODES:
                     alpha = np.array(img.getchannel("A"))
                     img = img.convert("L" if img.mode in ("LA", "La") else "RGB")
+            gray_source = img.mode in ("L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "1")
             img = to_8bit(img)
+            if channels is None and gray_source and img.mode == "RGB":
+                img = img.convert("L")  # gray + alpha composited onto white stays gray
             if channels == 1 and img.mode == "RGB":
                 img = img.convert("L")
             elif channels == 3 and img.mode == "L":
