@@ -10,7 +10,14 @@ import torch
 from helpers import TINY
 from pixelsmith.config import DataConfig
 from pixelsmith.errors import PixelsmithError
-from pixelsmith.metrics.evaluator import EvaluatorFeatures, load_evaluator, train_evaluator
+from pixelsmith.metrics.evaluator import (
+    RECIPES,
+    EvaluatorFeatures,
+    _augment,
+    fit_classifier,
+    load_evaluator,
+    train_evaluator,
+)
 from pixelsmith.metrics.features import (
     INCEPTION_ENV,
     INCEPTION_FILE,
@@ -72,6 +79,53 @@ def test_evaluator_trains_saves_and_loads(tiny_evaluator):
     with pytest.raises(PixelsmithError, match="evaluator is for 16px/1ch"):
         load_evaluator(DataConfig(name="digits", img_size=32), out)
     assert isinstance(ev, EvaluatorFeatures)
+
+
+def _crops_matching(aug, src, pad, flips):
+    """(dy, dx, flip) of every crop of reflect-padded ``src`` that equals ``aug``."""
+    size = src.shape[-1]
+    padded = torch.nn.functional.pad(src[None], (pad,) * 4, mode="reflect")[0]
+    return [(dy, dx, f) for dy in range(2 * pad + 1) for dx in range(2 * pad + 1) for f in flips
+            if torch.equal(aug, (lambda c: c.flip(2) if f else c)(
+                padded[:, dy : dy + size, dx : dx + size]))]
+
+
+def test_augment_shifts_and_flips_each_image_on_its_own():
+    # every output image must be a crop of its own reflect-padded input (pad = side // 8,
+    # at least 2), mirrored or not; found by brute force over all shifts and both flips
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(24, 3, 32, 32)
+    out = _augment(x, True, g)
+    seen = set()
+    for i in range(len(x)):
+        hits = _crops_matching(out[i], x[i], 4, (0, 1))
+        assert hits, f"image {i} is not a shifted crop of its input"
+        seen.add(hits[0])
+    assert len(seen) > 12  # shifts and flips drawn per image, not one per batch
+    small = torch.rand(8, 1, 16, 16)
+    out = _augment(small, False, g)  # no flips for data sets that are not mirror-safe
+    assert all(_crops_matching(out[i], small[i], 2, (0,)) for i in range(8))
+
+
+def test_bf16_training_leaves_fp32_weights(tiny_evaluator):
+    from pixelsmith.data.base import load_dataset
+
+    train = load_dataset(DataConfig(name="digits", img_size=16, labels=True))
+    net, steps = fit_classifier(train, img_channels=1, max_steps=2, batch_size=32, width=4,
+                                bf16=True, log=lambda s: None)
+    assert steps == 2 and all(p.dtype == torch.float32 for p in net.parameters())
+    assert net(torch.zeros(2, 1, 16, 16)).dtype == torch.float32
+    _, info = tiny_evaluator
+    assert info["precision"] in ("bf16", "fp32")
+    with pytest.raises(PixelsmithError, match="precision 'half'"):
+        train_evaluator(DataConfig(name="digits", img_size=16), max_steps=1, precision="half")
+
+
+def test_evaluator_epochs_and_width_default_to_the_data_sets_recipe(tmp_path):
+    info = train_evaluator(DataConfig(name="digits", img_size=16), max_steps=1,
+                           precision="fp32", out=tmp_path, log=lambda s: None)
+    assert (info["epochs"], info["width"], info["precision"]) == (*RECIPES["digits"], "fp32")
+    assert RECIPES["cifar10"] == (30, 64)  # the recipe docs/benchmarks.md measured
 
 
 def test_missing_evaluator_says_how_to_train_one(tmp_path):

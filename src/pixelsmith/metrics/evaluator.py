@@ -31,6 +31,10 @@ from pixelsmith.metrics.features import FeatureExtractor
 WEIGHTS, INFO = "evaluator.safetensors", "evaluator.json"
 HOLDOUT_MAX = 5000  # held out of train when the data set has no test split (CIFAR-10 here)
 FLIP_SETS = frozenset({"cifar10", "fashion-mnist", "image-folder"})  # mirror-safe data sets
+PRECISIONS = ("auto", "bf16", "fp32")
+# (epochs, width) that reach the issue's targets (docs/benchmarks.md); others get DEFAULT_RECIPE
+RECIPES = {"mnist": (1, 16), "fashion-mnist": (10, 16), "cifar10": (30, 64), "digits": (15, 32)}
+DEFAULT_RECIPE = (10, 32)
 SPLIT_SETS = frozenset({"digits", "mnist", "fashion-mnist", "cifar10"})  # may have a test split
 
 
@@ -83,15 +87,33 @@ def split_data(cfg: DataConfig) -> tuple[ImageData, ImageData, str]:
 
 
 def _augment(x: torch.Tensor, flip: bool, g: torch.Generator) -> torch.Tensor:
-    """Random shifts of up to 2 px (pad + crop) and, for mirror-safe sets, flips."""
-    n, _, h, w = x.shape
-    padded = torch.nn.functional.pad(x, (2, 2, 2, 2), mode="replicate")
-    dx, dy = torch.randint(0, 5, (2,), generator=g).tolist()  # one shift per batch: cheap
-    x = padded[:, :, dy : dy + h, dx : dx + w]
+    """A random shift per image (reflect-pad by 1/8 of the side, at least 2 px, then crop)
+    and, for mirror-safe sets, a random flip per image."""
+    n, c, h, w = x.shape
+    pad = max(2, h // 8)
+    padded = torch.nn.functional.pad(x, (pad, pad, pad, pad), mode="reflect")
+    dy, dx = torch.randint(0, 2 * pad + 1, (2, n), generator=g)
+    rows = (dy[:, None] + torch.arange(h))[:, None, :, None]  # (n, 1, h, 1)
+    cols = (dx[:, None] + torch.arange(w))[:, None, None, :]  # (n, 1, 1, w)
+    x = padded[torch.arange(n)[:, None, None, None], torch.arange(c)[None, :, None, None],
+               rows, cols]  # (n, c, h, w)
     if flip:
         m = torch.rand(n, generator=g) < 0.5
         x = torch.where(m[:, None, None, None], x.flip(3), x)
     return x
+
+
+def bf16_is_fast(device: torch.device) -> bool:
+    """Whether bf16 autocast speeds training up here: CUDA with bf16, or a CPU whose
+    oneDNN has native bf16 (AVX512-BF16 / AMX); elsewhere it would only be emulated."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        try:
+            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):
+            return False
+    return False
 
 
 @torch.no_grad()
@@ -105,18 +127,24 @@ def accuracy(net: EvaluatorNet, data: ImageData, device: torch.device, bs: int =
 
 
 def fit_classifier(train: ImageData, *, img_channels: int, epochs: int = 10,
-                   batch_size: int = 128, lr: float = 2e-3, width: int = 32,
+                   batch_size: int = 128, lr: float = 0.1, width: int = 32,
                    max_steps: int | None = None, flip: bool = False,
                    device: torch.device = torch.device("cpu"), seed: int = 0,
-                   log=print) -> tuple[EvaluatorNet, int]:
-    """Train an EvaluatorNet on labelled uint8 images (AdamW, one-cycle, label smoothing,
-    random 2-px shifts); returns the net (in eval mode) and the number of steps."""
+                   bf16: bool | None = None, log=print) -> tuple[EvaluatorNet, int]:
+    """Train an EvaluatorNet on labelled uint8 images (SGD with Nesterov momentum and weight
+    decay, one-cycle lr, label smoothing, random shifts and flips per image); returns the
+    net (in eval mode, fp32) and the number of steps.
+    ``bf16=None`` autocasts to bf16 where that is fast (see bf16_is_fast); the weights and
+    everything after training stay fp32."""
     torch.manual_seed(seed)
     net = EvaluatorNet(img_channels=img_channels, num_classes=train.num_classes,
-                       width=width).to(device)
+                       width=width).to(device, memory_format=torch.channels_last)
+    use_bf16 = bf16_is_fast(device) if bf16 is None else bf16
     steps_per_epoch = math.ceil(len(train) / batch_size)
     total = steps_per_epoch * epochs if max_steps is None else max_steps
-    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=5e-4)
+    # SGD rather than AdamW: 83.8 % vs 82.6 % on CIFAR-10 after 5 epochs at width 32
+    opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, nesterov=True,
+                          weight_decay=5e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(total, 1))
     g = torch.Generator().manual_seed(seed)
     step, t0 = 0, time.time()
@@ -128,7 +156,10 @@ def fit_classifier(train: ImageData, *, img_channels: int, epochs: int = 10,
                 break
             idx = perm[i : i + batch_size]
             x = _augment(from_uint8(train.images[idx]), flip, g).to(device)
-            loss = torch.nn.functional.cross_entropy(net(x), train.labels[idx].to(device),
+            x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                logits = net(x)
+            loss = torch.nn.functional.cross_entropy(logits.float(), train.labels[idx].to(device),
                                                      label_smoothing=0.1)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -136,23 +167,36 @@ def fit_classifier(train: ImageData, *, img_channels: int, epochs: int = 10,
             sched.step()
             step += 1
             if step % 100 == 0 or step == total:
-                log(f"step {step}/{total}  loss {loss.item():.4f}  ({time.time() - t0:.0f}s)")
+                spent = time.time() - t0
+                epoch = f"{math.ceil(step / steps_per_epoch)}/{math.ceil(total / steps_per_epoch)}"
+                log(f"step {step}/{total}  epoch {epoch}  loss {loss.item():.4f}  "
+                    f"({spent:.0f}s, ~{spent / step * (total - step) / 60:.0f} min left)")
     return net.eval(), step
 
 
-def train_evaluator(cfg: DataConfig, *, epochs: int = 10, batch_size: int = 128,
-                    lr: float = 2e-3, width: int = 32, max_steps: int | None = None,
+def train_evaluator(cfg: DataConfig, *, epochs: int | None = None, batch_size: int = 128,
+                    lr: float = 0.1, width: int | None = None, max_steps: int | None = None,
                     out: str | Path | None = None, device: str = "cpu", seed: int = 0,
-                    log=print) -> dict:
-    """Train, score on held-out images, save weights + JSON; returns the JSON info."""
+                    precision: str = "auto", log=print) -> dict:
+    """Train, score on held-out images, save weights + JSON; returns the JSON info.
+    ``precision``: ``auto`` (bf16 autocast where fast), ``bf16`` or ``fp32``; the held-out
+    accuracy is always measured in fp32, as the metrics use the net. ``epochs`` / ``width``
+    left out come from the data set's recipe (RECIPES)."""
     from pixelsmith.training.trainer import resolve_device
 
+    if precision not in PRECISIONS:
+        raise PixelsmithError(f"precision '{precision}': expected one of {', '.join(PRECISIONS)}")
+    recipe = RECIPES.get(cfg.name, DEFAULT_RECIPE)
+    epochs = recipe[0] if epochs is None else epochs
+    width = recipe[1] if width is None else width
     dev = resolve_device(device)
+    bf16 = bf16_is_fast(dev) if precision == "auto" else precision == "bf16"
     train, held, held_desc = split_data(cfg)
     t0 = time.time()
     net, step = fit_classifier(train, img_channels=cfg.img_channels, epochs=epochs,
                                batch_size=batch_size, lr=lr, width=width, max_steps=max_steps,
-                               flip=cfg.name in FLIP_SETS, device=dev, seed=seed, log=log)
+                               flip=cfg.name in FLIP_SETS, device=dev, seed=seed, bf16=bf16,
+                               log=log)
     acc = accuracy(net, held, dev)
     out_dir = Path(out) if out is not None else evaluator_dir(cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -164,7 +208,8 @@ def train_evaluator(cfg: DataConfig, *, epochs: int = 10, batch_size: int = 128,
         "held_out_accuracy": acc, "held_out": held_desc, "num_held_out": len(held),
         "num_train": len(train), "train_data_sha256": tensor_sha256(train.images, train.labels),
         "train_source": train.source, "epochs": epochs, "steps": step, "batch_size": batch_size,
-        "lr": lr, "seed": seed, "device": str(dev), "seconds": round(time.time() - t0, 1),
+        "lr": lr, "precision": "bf16" if bf16 else "fp32", "seed": seed, "device": str(dev),
+        "seconds": round(time.time() - t0, 1),
         "weights_sha256": sha256_file(out_dir / WEIGHTS),
         "pixelsmith": pixelsmith.__version__, "date": time.strftime("%Y-%m-%d %H:%M UTC",
                                                                      time.gmtime()),
