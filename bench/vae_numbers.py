@@ -44,9 +44,14 @@ def main() -> None:
     if args.grids:
         prefix = Path(args.grids)
         prefix.parent.mkdir(parents=True, exist_ok=True)
-        labels = torch.arange(64) % 10 if model.objective.conditional else None
-        write_images(generate(model, 64, seed=args.seed, labels=labels),
-                     f"{prefix}-samples.png")
+        if model.objective.conditional:  # one row of 8 per class
+            classes = model.objective.sample_classes
+            labels = torch.arange(classes).repeat_interleave(8)
+        else:
+            labels = None
+        n = 64 if labels is None else len(labels)
+        write_images(generate(model, n, seed=args.seed, labels=labels),
+                     f"{prefix}-samples.png", nrow=8)
         x = test.images[:16]
         obj = model.objective
         orig = x.float().div(127.5).sub(1.0)

@@ -22,6 +22,7 @@ import torch
 from pixelsmith.data.base import ImageData
 from pixelsmith.data.transforms import from_uint8, to_uint8
 from pixelsmith.errors import PixelsmithError
+from pixelsmith.metrics import paired
 from pixelsmith.metrics.base import EvalContext
 from pixelsmith.objectives.vae import VaeObjective, bits_per_dim
 from pixelsmith.registry import METRICS
@@ -94,11 +95,9 @@ def recon_error(model, real: ImageData, *, num: int, seed: int = 0, batch_size: 
     obj, sq, psnr, count = _objective(model), 0.0, 0.0, 0
     for x, c, _ in _batches(model, real, num, seed, batch_size, device):
         rec = obj.reconstruct(model.net, x, c if obj.conditional else None)
-        a = to_uint8(x).float().div(255)  # [0, 1] on the 8-bit grid
-        b = to_uint8(rec).float().div(255)
-        mse = (a - b).pow(2).flatten(1).mean(1)  # (B,)
-        sq += mse.double().sum().item()
-        psnr += (10 * torch.log10(1.0 / mse.double().clamp_min(1e-10))).sum().item()
+        a, b = from_uint8(to_uint8(x)), from_uint8(to_uint8(rec))  # on the 8-bit grid
+        sq += ((a - b) / 2).double().pow(2).flatten(1).mean(1).sum().item()  # [0, 1] scale
+        psnr += paired.psnr(a, b).sum().item()
         count += len(x)
     return {"recon_mse": sq / count, "recon_psnr_db": psnr / count}
 
