@@ -21,6 +21,7 @@ from pixelsmith.metrics.evaluator import (
 from pixelsmith.metrics.features import (
     INCEPTION_ENV,
     INCEPTION_FILE,
+    INCEPTION_SHA256,
     InceptionFeatures,
     find_inception_weights,
 )
@@ -52,6 +53,21 @@ def test_inception_file_with_wrong_hash_is_refused(tmp_path, monkeypatch):
     with pytest.raises(PixelsmithError, match="SHA-256 .* does not match"):
         find_inception_weights()
     assert find_inception_weights(check_hash=False) == fake  # found through the variable
+
+
+def test_inception_check_compares_the_whole_digest_not_the_name_prefix(tmp_path, monkeypatch):
+    # a file whose digest only shares torch hub's 8-digit prefix is still refused; the
+    # digest function is swapped because no such file can be made in a test
+    import pixelsmith.metrics.features as features
+
+    fake = tmp_path / INCEPTION_FILE
+    fake.write_bytes(b"x")
+    monkeypatch.setenv(INCEPTION_ENV, str(fake))
+    monkeypatch.setattr(features, "sha256_file", lambda p: INCEPTION_SHA256[:8] + "0" * 56)
+    with pytest.raises(PixelsmithError, match="does not match"):
+        find_inception_weights()
+    monkeypatch.setattr(features, "sha256_file", lambda p: INCEPTION_SHA256)
+    assert find_inception_weights() == fake
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,9 @@ from pixelsmith.errors import PixelsmithError
 from pixelsmith.hashing import sha256_file
 
 INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
-INCEPTION_SHA256_PREFIX = "6726825d"  # torch hub convention: the file name carries it
+# The whole digest of pytorch-fid's release file (95,628,359 bytes); torch hub's own check
+# only compares the 8-digit prefix the file name carries.
+INCEPTION_SHA256 = "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2"
 INCEPTION_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
                  + INCEPTION_FILE)
 INCEPTION_ENV = "PIXELSMITH_INCEPTION"
@@ -79,11 +81,11 @@ def find_inception_weights(path: str | Path | None = None, *, check_hash: bool =
             f"{', '.join(map(str, candidates))}. Offline alternative: --features evaluator")
     if check_hash:
         digest = sha256_file(found)
-        if not digest.startswith(INCEPTION_SHA256_PREFIX):
+        if digest != INCEPTION_SHA256:
             raise PixelsmithError(
                 f"{found}: SHA-256 {digest[:16]}... does not match {INCEPTION_FILE} "
-                f"(expected it to start with {INCEPTION_SHA256_PREFIX}); the file is corrupt "
-                f"or not the pytorch-fid weights")
+                f"(expected {INCEPTION_SHA256[:16]}...); the file is corrupt or not the "
+                f"pytorch-fid weights")
     return found
 
 
