@@ -138,8 +138,8 @@ def restore_file(r: Restorer, path: Path, out_dir: Path, *, root: Path | None = 
     shown_in = to_file_channels(upscale_for_display(y01.clamp(0, 1), out.shape[-2:]), img)
     if degrade:
         ref = to_file_channels(uint8_to_unit(clean), img)
-        shave = r.scale if r.scale > 1 else 0
-        res.psnr_in, res.psnr_out = psnr_uint8(shown_in, ref, shave), psnr_uint8(out, ref, shave)
+        border = r.scale if r.scale > 1 else 0
+        res.psnr_in, res.psnr_out = psnr_uint8(shown_in, ref, border), psnr_uint8(out, ref, border)
         y_small = to_file_channels(y01.clamp(0, 1), img)
         res.written.append(save_png(y_small, output_path(path, root, out_dir, "_degraded")))
     if compare:

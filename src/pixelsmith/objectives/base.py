@@ -61,18 +61,19 @@ class Objective:
         """Called after the trainer reloaded the optimizers' state (the compile fallback
         rolls a step back): drop anything cached from it."""
 
+    def rank_rows(self, n: int) -> slice:
+        """This rank's n rows of something drawn for the whole global batch (n * world rows,
+        all ranks sharing one seed): N ranks together reproduce one process."""
+        rank = self.shard[0]
+        return slice(rank * n, (rank + 1) * n)
+
     def randn(self, n: int, *shape: int) -> torch.Tensor:
-        """Per-sample normal noise (n, *shape) for this rank's n images: the rank's slice of
-        the noise one process draws for the global batch (all ranks share one seed)."""
-        rank, world = self.shard
-        z = torch.randn(n * world, *shape, device=self.device)
-        return z if world == 1 else z[rank * n : (rank + 1) * n]
+        """Per-sample normal noise (n, *shape) for this rank's n images (see rank_rows)."""
+        return torch.randn(n * self.shard[1], *shape, device=self.device)[self.rank_rows(n)]
 
     def rand(self, n: int, *shape: int) -> torch.Tensor:
         """Per-sample uniform noise in [0, 1), sliced like ``randn``."""
-        rank, world = self.shard
-        u = torch.rand(n * world, *shape, device=self.device)
-        return u if world == 1 else u[rank * n : (rank + 1) * n]
+        return torch.rand(n * self.shard[1], *shape, device=self.device)[self.rank_rows(n)]
 
     def sample_inputs(self, num: int, generator: torch.Generator,
                       labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:

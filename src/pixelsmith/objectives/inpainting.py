@@ -115,10 +115,8 @@ class InpaintingObjective(Objective):
         if self._masked_batch is not None and self._masked_batch[0] is batch:
             return self._masked_batch[1]
         x, n = batch.x, batch.x.shape[0]
-        # this rank's slice of the masks one process draws for the global batch (ranks
-        # share the seed, like Objective.randn): N ranks reproduce one process
-        rank, world = self.shard
-        mask = self.masks(n * world, x.shape[2], x.shape[3])[rank * n : (rank + 1) * n]
+        # this rank's slice of the masks one process draws for the global batch
+        mask = self.masks(n * self.shard[1], x.shape[2], x.shape[3])[self.rank_rows(n)]
         self._masked_batch = (batch, mask)
         return mask
 

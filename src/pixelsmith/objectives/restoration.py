@@ -140,12 +140,12 @@ class RestorationObjective(Objective):
         data parallelism (``shard`` = (rank, world), all ranks seeded alike) every rank
         draws the noise of the whole global batch and keeps its own slice, so ranks get
         different noise and N ranks reproduce one process."""
-        rank, world = getattr(self, "shard", (0, 1))
+        world = self.shard[1]
         if world == 1:
             return self.degradation(x01)
         n = x01.shape[0]
         y, known = self.degradation(x01.repeat(world, 1, 1, 1))
-        mine = slice(rank * n, (rank + 1) * n)
+        mine = self.rank_rows(n)
         # per-image knowledge (sigma (N,), blur kernel (N, k, k)): this rank's slice too
         known = {k: v[mine] if torch.is_tensor(v) and v.dim() and v.shape[0] == n * world
                  else v for k, v in known.items()}
