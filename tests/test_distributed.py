@@ -37,15 +37,19 @@ ATOL = 1e-5
 
 
 def torchrun(args: list[str], tmp: Path, env: dict | None = None, timeout: float = 120,
-             entry: tuple[str, ...] = ("-m", "pixelsmith", "train")):
+             entry: tuple[str, ...] = ("-m", "pixelsmith", "train"), ok: bool = True):
+    """Run ``entry args`` on 2 ranks; with ``ok`` the launch must exit 0."""
     src = str(Path(pixelsmith.__file__).parents[1])  # test this checkout's code
     full_env = {**os.environ, "PYTHONPATH": src, "OMP_NUM_THREADS": "1", **(env or {})}
     for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
         full_env.pop(key, None)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
            "2", *entry, *args]
-    return subprocess.run(cmd, cwd=tmp, env=full_env, capture_output=True, text=True,
-                          timeout=timeout)  # the guard: a hang fails the test, never blocks CI
+    r = subprocess.run(cmd, cwd=tmp, env=full_env, capture_output=True, text=True,
+                       timeout=timeout)  # the guard: a hang fails the test, never blocks CI
+    if ok:
+        assert r.returncode == 0, r.stderr[-3000:]
+    return r
 
 
 def config_args(tmp: Path, overrides: list[str]) -> list[str]:
@@ -95,7 +99,6 @@ def test_two_ranks_match_one_process_and_only_rank0_writes(tmp_path):
     two = tmp_path / "two"
     r = torchrun([*config_args(tmp_path, [*VAE, "train.steps=3"]), "--run-dir", str(two)],
                  tmp_path)
-    assert r.returncode == 0, r.stderr[-3000:]
     # rank 0 alone wrote: one TensorBoard file, one row per step, one grid per sample step
     assert len(list((two / "tensorboard").iterdir())) == 1
     assert len((two / "metrics.jsonl").read_text().splitlines()) == 3
@@ -110,11 +113,8 @@ def test_two_ranks_match_one_process_and_only_rank0_writes(tmp_path):
 def test_resume_under_two_ranks_matches_one_process(tmp_path):
     Trainer(load_config(None, [*VAE, "train.steps=4"]), tmp_path / "one").fit()
     two = tmp_path / "two"
-    r = torchrun([*config_args(tmp_path, [*VAE, "train.steps=2"]), "--run-dir", str(two)],
-                 tmp_path)
-    assert r.returncode == 0, r.stderr[-3000:]
-    r = torchrun(["--resume", str(two), "--set", "train.steps=4"], tmp_path)
-    assert r.returncode == 0, r.stderr[-3000:]
+    torchrun([*config_args(tmp_path, [*VAE, "train.steps=2"]), "--run-dir", str(two)], tmp_path)
+    torchrun(["--resume", str(two), "--set", "train.steps=4"], tmp_path)
     compare(tmp_path / "one", two, 4)
 
 
@@ -164,7 +164,6 @@ def test_long_evaluation_on_rank0_and_ctrl_c_on_one_rank(tmp_path, isolated_cach
     r = torchrun([str(run), *cfg], tmp_path, env={"PIXELSMITH_DIST_TIMEOUT": "3"},
                  entry=(str(tmp_path / "script.py"),))
     assert time.monotonic() - t0 < 90
-    assert r.returncode == 0, r.stderr[-3000:]
     rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert [x["step"] for x in rows if x.get("metric") == "slow"] == [3]  # rank 0 wrote it
     assert "rank 0 stopped at step 4" in r.stdout and "rank 1 stopped at step 4" in r.stdout
@@ -178,7 +177,7 @@ def test_a_crashed_rank_ends_the_run(tmp_path):
            "objective.n_critic=2", "train.steps=6"]
     t0 = time.monotonic()
     r = torchrun([*config_args(tmp_path, cfg), "--run-dir", str(tmp_path / "run")], tmp_path,
-                 env={CRASH_ENV: "1:2", "PIXELSMITH_DIST_TIMEOUT": "60"})
+                 env={CRASH_ENV: "1:2", "PIXELSMITH_DIST_TIMEOUT": "60"}, ok=False)
     assert time.monotonic() - t0 < 100
     assert r.returncode != 0
     assert "rank 1 crashes at step 2" in r.stderr
@@ -214,8 +213,7 @@ def test_restoration_two_ranks_match_one_process(tmp_path):
            "train.log_every=1", "train.sample_every=3", "train.num_samples=4",
            "train.progress=false"]
     Trainer(load_config(None, cfg), tmp_path / "one").fit()
-    r = torchrun([*config_args(tmp_path, cfg), "--run-dir", str(tmp_path / "two")], tmp_path)
-    assert r.returncode == 0, r.stderr[-3000:]
+    torchrun([*config_args(tmp_path, cfg), "--run-dir", str(tmp_path / "two")], tmp_path)
     compare(tmp_path / "one", tmp_path / "two", 3, loss="restorer/loss")
 
 
@@ -230,6 +228,5 @@ def test_inpainting_two_ranks_match_one_process(tmp_path):
            "data.max_images=64", "train.steps=3", "train.batch_size=16", "train.log_every=1",
            "train.sample_every=3", "train.num_samples=4", "train.progress=false"]
     Trainer(load_config(None, cfg), tmp_path / "one").fit()
-    r = torchrun([*config_args(tmp_path, cfg), "--run-dir", str(tmp_path / "two")], tmp_path)
-    assert r.returncode == 0, r.stderr[-3000:]
+    torchrun([*config_args(tmp_path, cfg), "--run-dir", str(tmp_path / "two")], tmp_path)
     compare(tmp_path / "one", tmp_path / "two", 3, loss="g/loss", atol=2e-4)

@@ -64,34 +64,32 @@ def test_loss_is_the_l2_of_the_restored_noisy_batch(tmp_path):
     assert torch.allclose(loss["psnr"].double(), (10 * torch.log10(1 / mse01)).mean(), atol=1e-3)
 
 
-def test_ranks_degrade_their_slice_of_the_global_batch(tmp_path):
-    over = [*MODELS["dncnn"], "objective.degradation={name: gaussian-noise, sigma_min: 0, "
-            "sigma_max: 55}", "train.steps=1"]
+def _degrade_whole_and_by_ranks(tmp_path, degradation: str, n: int, world: int):
+    """One process degrading n images, and ``world`` ranks degrading their n / world each;
+    every rank starts from the same seed, as under torchrun."""
+    over = [*MODELS["dncnn"], f"objective.degradation={degradation}", "train.steps=1"]
     obj = Trainer(tiny(*over), tmp_path / "run").objective
-    x01 = torch.rand(6, 1, 8, 8)
+    x01 = torch.rand(n, 1, 8, 8)
     torch.manual_seed(3)
     whole, known = obj.degrade(x01)
-    parts = []
-    for rank in range(3):  # every rank starts from the same seed, as under torchrun
-        obj.shard = (rank, 3)
+    parts, k = [], n // world
+    for rank in range(world):
+        obj.shard = (rank, world)
         torch.manual_seed(3)
-        parts.append(obj.degrade(x01[rank * 2 : rank * 2 + 2]))
+        parts.append(obj.degrade(x01[rank * k : (rank + 1) * k]))
+    return whole, known, parts
+
+
+def test_ranks_degrade_their_slice_of_the_global_batch(tmp_path):
+    whole, known, parts = _degrade_whole_and_by_ranks(
+        tmp_path, "{name: gaussian-noise, sigma_min: 0, sigma_max: 55}", 6, 3)
     assert torch.equal(torch.cat([p[0] for p in parts]), whole)
     assert torch.equal(torch.cat([p[1]["sigma"] for p in parts]), known["sigma"])
 
 
 def test_ranks_blur_their_slice_with_their_own_motion_kernels(tmp_path):
-    over = [*MODELS["dncnn"], "objective.degradation={name: blur, kernel: motion, length: 5, "
-            "size: 7}", "train.steps=1"]
-    obj = Trainer(tiny(*over), tmp_path / "run").objective
-    x01 = torch.rand(4, 1, 8, 8)
-    torch.manual_seed(3)
-    whole, known = obj.degrade(x01)
-    parts = []
-    for rank in range(2):
-        obj.shard = (rank, 2)
-        torch.manual_seed(3)
-        parts.append(obj.degrade(x01[rank * 2 : rank * 2 + 2]))
+    whole, known, parts = _degrade_whole_and_by_ranks(
+        tmp_path, "{name: blur, kernel: motion, length: 5, size: 7}", 4, 2)
     assert torch.equal(torch.cat([p[0] for p in parts]), whole)
     assert torch.equal(torch.cat([p[1]["kernel"] for p in parts]), known["kernel"])
     assert parts[0][1]["kernel"].shape == (2, 7, 7)
