@@ -33,9 +33,9 @@ from pixelsmith.data.base import load_dataset
 from pixelsmith.data.masks import make_mask
 from pixelsmith.data.transforms import uint8_to_unit, unit_to_uint8
 from pixelsmith.errors import PixelsmithError
-from pixelsmith.inpainting import inpaint, load_inpainter
 from pixelsmith.metrics.paired import psnr, ssim
 from pixelsmith.registry import BASELINES
+from pixelsmith.restore import inpaint, load_inpainter
 from pixelsmith.training.run_log import save_grid
 
 SIZES = {"mnist": (28, 1), "fashion-mnist": (28, 1), "cifar10": (32, 3), "digits": (16, 1)}

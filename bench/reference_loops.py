@@ -41,7 +41,7 @@ class ReferenceLoop:
         self.nets = build_model(cfg.model, img_size=patch or cfg.data.img_size,
                                 img_channels=cfg.data.img_channels, num_classes=0).to(device)
         o = cfg.objective
-        self.family = cfg.model.family
+        self.family = cfg.objective.name  # gan, vae or restoration
         if self.family == "gan":
             g, d = self.nets["generator"], self.nets["discriminator"]
             self.opt_g = torch.optim.Adam(g.parameters(), lr=o.lr_g, betas=o.betas)

@@ -24,8 +24,7 @@ from pathlib import Path
 import torch
 
 from pixelsmith.config import load_config
-from pixelsmith.sample_writer import generate_to_folder
-from pixelsmith.sampling import generate, load_model, write_images
+from pixelsmith.generate import generate, generate_to_folder, load_model, write_images
 from pixelsmith.training import Trainer
 
 

@@ -90,7 +90,7 @@ def run_case(path: str, overrides: list[str], args) -> tuple[Timing, Timing]:
                                    "train.progress=false", "train.ema_decay=0"])
     device = torch.device("cuda" if args.device in ("auto", "cuda") and
                           torch.cuda.is_available() else args.device.replace("auto", "cpu"))
-    n_critic = getattr(cfg.objective, "n_critic", 1) if cfg.model.family == "gan" else 1
+    n_critic = getattr(cfg.objective, "n_critic", 1) if cfg.objective.name == "gan" else 1
     per_step = cfg.train.batch_size * n_critic
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:

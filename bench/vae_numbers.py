@@ -14,9 +14,9 @@ from pathlib import Path
 import torch
 
 from pixelsmith.data.base import load_dataset
+from pixelsmith.generate import generate, load_model, write_images
+from pixelsmith.generate.reconstruct import write_pairs
 from pixelsmith.metrics.vae import iw_nll, nelbo, recon_error
-from pixelsmith.reconstruction import write_pairs
-from pixelsmith.sampling import generate, load_model, write_images
 
 
 def main() -> None:

@@ -6,10 +6,10 @@ import torch
 import torch.nn.functional as F
 
 import pixelsmith.components  # noqa: F401  (fills the registries)
-from pixelsmith.baselines import gaussian_blur, median_filter
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.metrics.restoration_protocol import psnr255
 from pixelsmith.registry import BASELINES
+from pixelsmith.restore.baselines import gaussian_blur, median_filter
 
 
 def _smooth_image(n=2, c=1, h=48, w=40, seed=0):

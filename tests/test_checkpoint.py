@@ -6,7 +6,7 @@ import torch
 
 from helpers import tiny_config
 from pixelsmith.errors import PixelsmithError
-from pixelsmith.sampling import load_model
+from pixelsmith.generate import load_model
 from pixelsmith.training import Trainer
 from pixelsmith.training.checkpoint import load_checkpoint, resolve_checkpoint
 
@@ -62,10 +62,10 @@ def test_reloaded_in_a_new_process_gives_the_same_samples(run, tmp_path):
     import subprocess
     import sys
 
-    from pixelsmith.sampling import generate
+    from pixelsmith.generate import generate
 
     here = generate(load_model(run, device="cpu"), 4, seed=3)
-    code = ("import sys, torch; from pixelsmith.sampling import load_model, generate; "
+    code = ("import sys, torch; from pixelsmith.generate import load_model, generate; "
             "torch.save(generate(load_model(sys.argv[1], device='cpu'), 4, seed=3), sys.argv[2])")
     subprocess.run([sys.executable, "-c", code, str(run), str(tmp_path / "x.pt")], check=True)
     assert torch.equal(here, torch.load(tmp_path / "x.pt", weights_only=True))

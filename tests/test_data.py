@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 import socket
 import warnings
 from pathlib import Path
@@ -213,7 +214,8 @@ def test_fashion_mnist(shared_data: Path):
     assert small.images.shape == (50, 1, 32, 32) and data.images[0].float().mean() > 0
 
 
-def test_mnist_missing_without_download_is_clear_and_offline(tmp_path, monkeypatch):
+def test_mnist_missing_without_download_is_clear_and_offline(tmp_path, monkeypatch,
+                                                            isolated_cache):
     attempts = []
 
     def no_network(*args, **kwargs):
@@ -224,7 +226,14 @@ def test_mnist_missing_without_download_is_clear_and_offline(tmp_path, monkeypat
     monkeypatch.setattr(socket, "create_connection", no_network)
     with pytest.raises(PixelsmithError, match=r"MNIST not found under .*MNIST/raw.*download=true"):
         load(name="mnist", root=str(tmp_path))
-    with pytest.raises(PixelsmithError, match="data.root is not set"):
+    # no data.root: $PIXELSMITH_DATA, else the default root under the cache folder
+    monkeypatch.delenv("PIXELSMITH_DATA", raising=False)
+    default = re.escape(str(isolated_cache / "data" / "FashionMNIST" / "raw"))
+    with pytest.raises(PixelsmithError, match=rf"under {default} .*the default data root"):
+        load(name="fashion-mnist")
+    monkeypatch.setenv("PIXELSMITH_DATA", str(tmp_path))
+    env = re.escape(str(tmp_path.resolve() / "FashionMNIST" / "raw"))
+    with pytest.raises(PixelsmithError, match=rf"under {env} .*\$PIXELSMITH_DATA"):
         load(name="fashion-mnist")
     with pytest.raises(PixelsmithError, match="CIFAR-10 not found"):
         load(name="cifar10", root=str(tmp_path))

@@ -19,10 +19,10 @@ import pixelsmith
 from helpers import TINY
 from pixelsmith.config import load_config
 from pixelsmith.data.base import load_dataset
+from pixelsmith.data.batches import DeviceBatches
 from pixelsmith.objectives.base import Objective
 from pixelsmith.training import Trainer
 from pixelsmith.training.distributed import CRASH_ENV
-from pixelsmith.training.sampler import DeviceBatches
 
 # the VAE has no BatchNorm, so 2 ranks can match 1 process (BatchNorm statistics would be
 # per-rank: over 8 images instead of 16, a real difference, not a rounding one)
@@ -126,8 +126,8 @@ def test_resume_under_two_ranks_matches_one_process(tmp_path):
 SCRIPT = """
 import os, signal, sys, time
 from pixelsmith.config import load_config
+from pixelsmith.api import make_trainer
 from pixelsmith.registry import METRICS
-from pixelsmith.training import Trainer
 from pixelsmith.training import distributed as dist
 
 @METRICS.register("slow", help="test only: a long evaluation")
@@ -139,7 +139,7 @@ def interrupt(t):
     if t.dist.rank == 1 and t.step == 3:
         os.kill(os.getpid(), signal.SIGINT)
 
-tr = Trainer(load_config(None, sys.argv[2:]), sys.argv[1])
+tr = make_trainer(load_config(None, sys.argv[2:]), sys.argv[1])
 tr.add_callback("on_step_end", interrupt)
 tr.fit()
 print(f"rank {tr.dist.rank} stopped at step {tr.step}")

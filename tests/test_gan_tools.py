@@ -9,8 +9,9 @@ from PIL import Image
 
 from helpers import tiny_config
 from pixelsmith.errors import PixelsmithError
-from pixelsmith.export import export
-from pixelsmith.sampling import class_labels, generate, interpolate, load_model
+from pixelsmith.generate import class_labels, generate, load_model
+from pixelsmith.generate.export import export
+from pixelsmith.generate.interpolate import interpolate
 from pixelsmith.training import Trainer
 from test_cli import cli
 

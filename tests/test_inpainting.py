@@ -9,12 +9,12 @@ from PIL import Image
 from pixelsmith.config import load_config
 from pixelsmith.data.masks import make_mask
 from pixelsmith.errors import PixelsmithError
-from pixelsmith.inpaint_baselines import navier_stokes, telea
-from pixelsmith.inpainting import inpaint, inpaint_files, load_inpainter
+from pixelsmith.generate import generate
 from pixelsmith.metrics.paired import psnr
 from pixelsmith.models import build_model
 from pixelsmith.registry import BASELINES
-from pixelsmith.sampling import generate
+from pixelsmith.restore import inpaint, inpaint_files, load_inpainter
+from pixelsmith.restore.inpaint_baselines import navier_stokes, telea
 from pixelsmith.training import Trainer
 from pixelsmith.training.checkpoint import load_checkpoint
 
@@ -254,8 +254,8 @@ def test_baselines_beat_mid_gray_on_a_smooth_image(name, channels):
         BASELINES.get(name)(x01, {})
 
 
-def test_checkpoint_records_the_inpainting_family(trained_run):
-    assert load_checkpoint(trained_run).meta["family"] == "inpainting"
+def test_checkpoint_records_the_inpainting_objective(trained_run):
+    assert load_checkpoint(trained_run).objective_name == "inpainting"
 
 
 def test_baselines_are_registered():

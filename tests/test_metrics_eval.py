@@ -194,11 +194,11 @@ def test_evaluate_cli_records_the_protocol(tiny_evaluator, tmp_path, isolated_ca
 
 def test_training_evaluates_and_keeps_the_best_checkpoint(tiny_evaluator, tmp_path):
     from helpers import tiny_config
-    from pixelsmith.training import Trainer
+    from pixelsmith.api import train
 
     cfg = tiny_config("train.steps=4", "train.eval_every=2", "train.eval_num=32",
                       "train.eval_metrics=fid,is", "train.checkpoint_every=0")
-    Trainer(cfg, tmp_path / "run").fit()
+    train(cfg, tmp_path / "run")
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text()
             .splitlines()]
     fids = {r["step"]: r["fid32@digits-evaluator"] for r in rows
@@ -216,11 +216,11 @@ def test_training_evaluates_and_keeps_the_best_checkpoint(tiny_evaluator, tmp_pa
 
 def test_unknown_eval_metric_fails_before_training(tmp_path):
     from helpers import tiny_config
-    from pixelsmith.training import Trainer
+    from pixelsmith.api import make_trainer
 
     cfg = tiny_config("train.steps=1", "train.eval_every=1", "train.eval_metrics=fid,nope")
     with pytest.raises(PixelsmithError, match="unknown metric 'nope'"):
-        Trainer(cfg, tmp_path / "run")
+        make_trainer(cfg, tmp_path / "run")
 
 
 def test_image_folder_evaluator_holds_out_part_of_train(tmp_path):

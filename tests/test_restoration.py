@@ -11,9 +11,9 @@ from pixelsmith.data.degradations import make_degradation
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.models.dncnn import DnCNN
 from pixelsmith.models.srnet import SRNet
-from pixelsmith.objectives.restoration import lr_at
-from pixelsmith.restoration import load_restorer, tiled_apply
+from pixelsmith.restore import load_restorer, tiled_apply
 from pixelsmith.training import Trainer
+from pixelsmith.training.schedule import LRSchedule
 
 TINY = ["data.name=digits", "data.img_size=16", "data.max_images=64", "data.patch_size=8",
         "train.batch_size=8", "train.log_every=1", "train.sample_every=0",
@@ -97,7 +97,7 @@ def test_ranks_blur_their_slice_with_their_own_motion_kernels(tmp_path):
 
 def test_resume_with_patches_is_bitwise_exact(tmp_path):
     over = [*MODELS["dncnn"], "objective.degradation={name: gaussian-noise, sigma_min: 0, "
-            "sigma_max: 55}", "objective.lr_milestones=[4]"]
+            "sigma_max: 55}", "train.lr_schedule=step", "train.lr_milestones=[4]"]
     whole = Trainer(tiny(*over, "train.steps=6"), tmp_path / "a").fit()
     Trainer(tiny(*over, "train.steps=3"), tmp_path / "b").fit()
     resumed = Trainer.resume(tmp_path / "b", ["train.steps=6"]).fit()
@@ -113,9 +113,10 @@ def test_resume_with_patches_is_bitwise_exact(tmp_path):
 
 
 def test_compile_fallback_keeps_the_lr_schedule_of_an_eager_run(tmp_path):
-    # a failed first compiled step is rolled back and rerun eagerly; the failed try already
-    # counted one optimizer step for the lr schedule, which must not survive the rollback
-    over = [*MODELS["dncnn"], "objective.lr_milestones=[2]", "train.steps=3"]
+    # a failed first compiled step is rolled back and rerun eagerly; the rate of the rerun
+    # must be the one of an eager run's step (the schedule is a function of the step)
+    over = [*MODELS["dncnn"], "train.lr_schedule=step", "train.lr_milestones=[2]",
+            "train.steps=3"]
     eager = Trainer(tiny(*over), tmp_path / "eager").fit()
     tr = Trainer(tiny(*over), tmp_path / "fallback")
     tr._compile_check = True  # as after compile_networks: the first step is the compiled try
@@ -135,11 +136,16 @@ def test_compile_fallback_keeps_the_lr_schedule_of_an_eager_run(tmp_path):
         assert torch.equal(a, b), k
 
 
-def test_lr_steps_down_at_milestones():
-    cfg = tiny(*MODELS["dncnn"], "objective.lr=0.01", "objective.lr_milestones=[10, 20]",
-               "objective.lr_gamma=0.5").objective
-    assert [lr_at(cfg, s) for s in (0, 9, 10, 19, 20, 99)] == [0.01, 0.01, 0.005, 0.005,
-                                                              0.0025, 0.0025]
+def test_lr_steps_down_at_milestones(tmp_path):
+    cfg = tiny(*MODELS["dncnn"], "objective.lr=0.01", "train.lr_schedule=step",
+               "train.lr_milestones=[10, 20]", "train.lr_gamma=0.5")
+    opt = Trainer(cfg, tmp_path / "run").phases[0].optimizer
+    schedule = LRSchedule(cfg.train)
+    lrs = []
+    for s in (0, 9, 10, 19, 20, 99):
+        schedule.apply(opt, s)
+        lrs.append(opt.param_groups[0]["lr"])
+    assert lrs == [0.01, 0.01, 0.005, 0.005, 0.0025, 0.0025]
 
 
 @pytest.mark.parametrize("overrides,match", [
@@ -256,6 +262,8 @@ def test_tiled_unet_with_attention_is_close_and_has_no_seam():
 
 
 def test_metrics_during_training_are_refused_with_the_bench_to_use(tmp_path):
+    from pixelsmith.api import make_trainer
+
     cfg = tiny(*MODELS["dncnn"], "train.eval_every=2")
     with pytest.raises(PixelsmithError, match="train.eval_every.*bench/restoration.py"):
-        Trainer(cfg, tmp_path / "run")
+        make_trainer(cfg, tmp_path / "run")

@@ -31,7 +31,7 @@ def test_registered_as_restoration_models():
     assert {"dncnn", "unet-restorer", "srnet"} <= set(MODELS.names())
     for name, cfg in SMALL.items():
         assert MODELS.entry(name).config is type(cfg)
-        assert type(cfg).family == "restoration"
+        assert type(cfg).default_objective == "restoration"
         assert set(build_model(cfg, img_size=40, img_channels=1)) == {"restorer"}
 
 

@@ -71,8 +71,8 @@ def test_restore_gray_rgba_jpeg_and_16bit_files(runs, tmp_path):
 
 
 def test_compare_without_degrade_is_before_after(runs, tmp_path):
-    from pixelsmith.restoration import load_restorer
-    from pixelsmith.restoration_files import restore_file
+    from pixelsmith.restore import load_restorer
+    from pixelsmith.restore.files import restore_file
 
     Image.fromarray(np.full((21, 30), 90, np.uint8)).save(tmp_path / "a.png")
     res = restore_file(load_restorer(runs / "gray"), tmp_path / "a.png", tmp_path / "o",
@@ -110,8 +110,8 @@ def test_task_mismatch_is_a_clear_error(runs, tmp_path):
 def test_colour_picture_through_gray_sr_model_enlarges_y_and_keeps_colour(runs, tmp_path):
     import torch
 
-    from pixelsmith.restoration import load_restorer
-    from pixelsmith.restoration_files import restore_file, rgb_to_ycbcr, upscale_for_display
+    from pixelsmith.restore import load_restorer
+    from pixelsmith.restore.files import restore_file, rgb_to_ycbcr, upscale_for_display
 
     rng = np.random.default_rng(2)
     smooth = rng.integers(40, 215, (5, 6, 3)).astype(np.uint8)
@@ -180,7 +180,7 @@ def test_negative_overlap_and_tile_have_their_own_message(runs, tmp_path):
     import torch
 
     from pixelsmith.errors import PixelsmithError
-    from pixelsmith.restoration import tiled_apply
+    from pixelsmith.restore import tiled_apply
 
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "p.png")
     _, _, exc = _invoke("-c", runs / "gray", "-i", tmp_path / "p.png", "-o", tmp_path / "o",
@@ -202,7 +202,7 @@ def test_written_png_is_restore_image_rounded_with_the_cli_defaults(runs, tmp_pa
     import typer
 
     from pixelsmith.cli import app
-    from pixelsmith.restoration import load_restorer
+    from pixelsmith.restore import load_restorer
 
     cmd = typer.main.get_command(app).commands["restore"]
     defaults = {p.name: p.default for p in cmd.params}

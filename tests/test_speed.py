@@ -15,8 +15,7 @@ from PIL import Image
 from helpers import tiny_config
 from pixelsmith.config import load_config
 from pixelsmith.data.base import load_dataset
-from pixelsmith.sample_writer import generate_to_folder
-from pixelsmith.sampling import generate, load_model, write_images
+from pixelsmith.generate import generate, generate_to_folder, load_model, write_images
 from pixelsmith.training import Trainer
 
 ROOT = Path(__file__).parents[1]

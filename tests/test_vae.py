@@ -14,14 +14,14 @@ from PIL import Image
 from pixelsmith.config import load_config
 from pixelsmith.data.base import load_dataset
 from pixelsmith.errors import PixelsmithError
-from pixelsmith.metrics import EvalContext
+from pixelsmith.generate import generate, load_model
+from pixelsmith.generate.reconstruct import read_images
+from pixelsmith.metrics.base import EvalContext
 from pixelsmith.models import build_model
 from pixelsmith.objectives import DataInfo
 from pixelsmith.objectives.likelihoods import LIKELIHOODS, discretised_log_prob
 from pixelsmith.objectives.vae import VaeObjective, bits_per_dim, gaussian_kl, kl_weight
-from pixelsmith.reconstruction import read_images
 from pixelsmith.registry import METRICS
-from pixelsmith.sampling import generate, load_model
 from pixelsmith.training import Trainer
 from pixelsmith.training.checkpoint import load_checkpoint
 
@@ -248,7 +248,7 @@ def test_conditional_samples_follow_labels_and_encode_decodes(cvae_run):
 
 
 def test_conditional_vae_samples_per_class_like_a_conditional_gan(cvae_run):
-    from pixelsmith.sampling import class_labels, per_class_grid
+    from pixelsmith.generate import class_labels, per_class_grid
 
     model = load_model(cvae_run, device="cpu")
     k = model.objective.sample_classes

@@ -1,7 +1,8 @@
-"""Importing this module registers every built-in model, data set, loss and objective."""
+"""Importing this module fills every registry: models, objectives, GAN losses, data sets,
+degradations, masks, metrics and the classical baselines (``pixelsmith list``)."""
 
-import pixelsmith.baselines  # noqa: F401 - gaussian-filter, median-filter, bicubic, bm3d
-import pixelsmith.data  # noqa: F401
-import pixelsmith.inpaint_baselines  # noqa: F401 - telea, navier-stokes
+import pixelsmith.data  # noqa: F401 - data sets, degradations, masks
+import pixelsmith.metrics.evaluate  # noqa: F401 - fid, kid, is, pr, acc, nelbo, ...
 import pixelsmith.models  # noqa: F401
-import pixelsmith.objectives  # noqa: F401
+import pixelsmith.objectives  # noqa: F401 - objectives and GAN losses
+import pixelsmith.restore  # noqa: F401 - gaussian-filter, median-filter, bicubic, bm3d, telea, ...

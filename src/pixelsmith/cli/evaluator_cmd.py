@@ -30,7 +30,7 @@ def train(
                                        "bf16 or fp32"),
 ) -> None:
     """Train the evaluator for a data set and cache it where metrics find it."""
-    import pixelsmith.components  # noqa: F401
+    import pixelsmith.data  # noqa: F401 - registers the data sets
     from pixelsmith.config import DataConfig
     from pixelsmith.metrics.evaluator import evaluator_dir, train_evaluator
 

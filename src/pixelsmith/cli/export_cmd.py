@@ -16,8 +16,8 @@ def export(
     device: str = typer.Option("auto", "--device"),
 ) -> None:
     """Write a synthetic data set in ImageFolder layout, with a manifest to regenerate it."""
-    from pixelsmith.export import export as run_export
-    from pixelsmith.sampling import load_model
+    from pixelsmith.generate import load_model
+    from pixelsmith.generate.export import export as run_export
 
     model = load_model(run, device=device, use_ema=not no_ema)
     manifest = run_export(model, num, out, seed=seed, batch_size=batch_size,

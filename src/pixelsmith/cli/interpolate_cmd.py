@@ -19,8 +19,9 @@ def interpolate(
     device: str = typer.Option("auto", "--device"),
 ) -> None:
     """Walk between random inputs (spherical interpolation of z), or between two images."""
-    from pixelsmith.sampling import interpolate as walk
-    from pixelsmith.sampling import load_model, write_interpolation
+    from pixelsmith.generate import load_model
+    from pixelsmith.generate.interpolate import interpolate as walk
+    from pixelsmith.generate.interpolate import write_interpolation
 
     model = load_model(run, device=device, use_ema=not no_ema)
     frames = walk(model, steps, rows=rows, seed=seed, class_index=class_index, between=between)

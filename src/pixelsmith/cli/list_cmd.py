@@ -7,8 +7,7 @@ def list_components() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    import pixelsmith.components  # noqa: F401
-    import pixelsmith.metrics  # noqa: F401 - registers the metrics
+    import pixelsmith.components  # noqa: F401 - fills every registry
     from pixelsmith.registry import (
         BASELINES,
         DATASETS,

@@ -15,8 +15,8 @@ def reconstruct(
     device: str = typer.Option("auto", "--device"),
 ) -> None:
     """Encode images and decode them again; write originals beside reconstructions."""
-    from pixelsmith.reconstruction import read_images, reconstruct, write_pairs
-    from pixelsmith.sampling import load_model
+    from pixelsmith.generate import load_model
+    from pixelsmith.generate.reconstruct import read_images, reconstruct, write_pairs
 
     model = load_model(run, device=device, use_ema=not no_ema)
     data = model.cfg.data

@@ -67,7 +67,7 @@ def restore(
     from rich.table import Table
 
     from pixelsmith.errors import PixelsmithError, UnreadableImage
-    from pixelsmith.restoration import load_restorer
+    from pixelsmith.restore.restorer import load_restorer
     from pixelsmith.training.checkpoint import load_checkpoint
 
     if overlap < 0:
@@ -86,13 +86,13 @@ def restore(
         skipped.append(str(path))
         typer.echo(f"warning: skipped {err}", err=True)
 
-    family = ckpt.meta.get("family")
-    if task == "inpaint" or family == "inpainting":
-        from pixelsmith.inpainting import inpaint_files
+    kind = ckpt.objective_name  # restoration, inpainting, gan, vae, ...
+    if task == "inpaint" or kind == "inpainting":
+        from pixelsmith.restore.inpainting import inpaint_files
 
-        if family != "inpainting":
+        if kind != "inpainting":
             raise PixelsmithError(f"--task inpaint does not fit {checkpoint}: it is a "
-                                  f"{family} model, not an inpainting one")
+                                  f"{kind} model, not an inpainting one")
         if task not in ("auto", "inpaint"):
             raise PixelsmithError(f"--task {task} does not fit {checkpoint}: it is an "
                                   "inpainting model; use --task auto or inpaint")
@@ -101,19 +101,18 @@ def restore(
             raise PixelsmithError(f"{', '.join(unused)} not used when inpainting (the image is "
                                   "filled whole, with the holes of --mask); leave "
                                   f"{'it' if len(unused) == 1 else 'them'} out")
-        written = inpaint_files(checkpoint, files, mask, out, compare=compare, device=device,
+        written = inpaint_files(ckpt, files, mask, out, compare=compare, device=device,
                                 on_unreadable=skip)
         typer.echo(f"wrote {len(written)} file(s) to {out}")
         _end(skipped)
         return
     if mask is not None:
-        raise PixelsmithError("--mask is for inpainting checkpoints; this one is a "
-                              f"{ckpt.meta.get('family')} model")
+        raise PixelsmithError(f"--mask is for inpainting checkpoints; this one is a {kind} model")
     r = load_restorer(ckpt, device=device)
     if task != "auto" and task != r.task:
         raise PixelsmithError(f"--task {task} does not fit {r.path}: it is a {r.task} model "
                               f"(trained on {r.degradation[0]}); use --task auto")
-    from pixelsmith.restoration_files import restore_file
+    from pixelsmith.restore.files import restore_file
 
     console = Console(stderr=True)
     results = []

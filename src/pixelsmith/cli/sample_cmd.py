@@ -18,7 +18,14 @@ def sample(
     device: str = typer.Option("auto", "--device"),
 ) -> None:
     """Generate images from a trained generator."""
-    from pixelsmith.sampling import class_labels, generate, load_model, per_class_grid, write_images
+    from pixelsmith.generate import (
+        class_labels,
+        generate,
+        generate_to_folder,
+        load_model,
+        per_class_grid,
+        write_images,
+    )
 
     model = load_model(run, device=device, use_ema=not no_ema)
     if per_class:
@@ -26,8 +33,6 @@ def sample(
         path = write_images(images, out, nrow=num)
     elif out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
         # a folder: batches generated on the device while writer threads save the PNGs
-        from pixelsmith.sample_writer import generate_to_folder
-
         labels = class_labels(model, num, class_index)
         path = generate_to_folder(model, num, out, seed=seed, labels=labels)
         images = range(num)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -13,12 +14,17 @@ def train(
     set_: list[str] = typer.Option([], "--set", help="override one key: --set train.steps=500"),
     run_dir: Path = typer.Option(None, "--run-dir", help="where the run is written"),
     resume: Path = typer.Option(None, "--resume", help="continue the run in this folder"),
+    data_root: Path = typer.Option(None, "--data-root", help="folder holding the data set "
+                                   "(sets data.root; default $PIXELSMITH_DATA, see docs/data.md)"),
 ) -> None:
     """Train a model from a config, or resume a run exactly where it stopped."""
+    from pixelsmith.api import with_callbacks
     from pixelsmith.config import load_config
     from pixelsmith.training import Trainer
     from pixelsmith.training import distributed as dist
 
+    if data_root is not None:  # JSON quoting: any path is a YAML string
+        set_ = [*set_, f"data.root={json.dumps(str(data_root))}"]
     if resume is not None:
         if config is not None:
             raise PixelsmithError("give either CONFIG or --resume RUN_DIR, not both")
@@ -35,7 +41,7 @@ def train(
             raise PixelsmithError(
                 f"{run_dir} already holds a run; use --resume {run_dir} or another --run-dir")
         trainer = Trainer(cfg, run_dir)
-    trainer.fit()
+    with_callbacks(trainer).fit()
     dist.shutdown()
     if trainer.dist.is_main:
         typer.echo(f"run folder: {trainer.run_dir}  (samples/, loss_curves.png, checkpoints/)")

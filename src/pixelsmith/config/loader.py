@@ -1,4 +1,7 @@
-"""Strict YAML loading: unknown keys and wrong types are one-line errors naming the key path."""
+"""Strict YAML loading: unknown keys and wrong types are one-line errors naming the key path.
+
+Nothing here knows the registries: ``resolve.py`` turns a mapping into a ``Config`` by
+looking up the model's and objective's own dataclasses."""
 
 from __future__ import annotations
 
@@ -11,10 +14,9 @@ from typing import Any
 
 import yaml
 
-from pixelsmith.config.schema import Config, DataConfig, TrainConfig
+from pixelsmith.config.schema import Config
 from pixelsmith.errors import PixelsmithError
 
-_FIXED_SECTIONS = {"data": DataConfig, "train": TrainConfig}
 _FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
@@ -94,34 +96,6 @@ def from_dict(cls: type, data: Any, path: str) -> Any:
     return cls(**kwargs)
 
 
-def _component(registry, data: Any, path: str, default_name: str):
-    data = dict(data or {})
-    name = data.setdefault("name", default_name)
-    if not isinstance(name, str):
-        raise PixelsmithError(f"'{path}.name' must be str, got {name!r}")
-    entry = registry.entry(name)
-    return from_dict(entry.config, data, path)
-
-
-def config_from_dict(data: Any) -> Config:
-    """Resolve a nested mapping (YAML overrides) against the typed defaults."""
-    import pixelsmith.components  # noqa: F401  (fills the registries)
-    from pixelsmith.registry import MODELS, OBJECTIVES
-
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise PixelsmithError(f"a config must be a mapping of sections, got {data!r}")
-    known = {"model", "objective", *_FIXED_SECTIONS}
-    for key in data:
-        if key not in known:
-            raise PixelsmithError(f"unknown key '{key}'; valid sections are: {', '.join(known)}")
-    model = _component(MODELS, data.get("model"), "model", "dcgan")
-    objective = _component(OBJECTIVES, data.get("objective"), "objective", model.family)
-    sections = {k: from_dict(cls, data.get(k), k) for k, cls in _FIXED_SECTIONS.items()}
-    return Config(model=model, objective=objective, **sections)
-
-
 def config_to_dict(cfg: Config) -> dict:
     """Plain nested dict (tuples as lists) that round-trips through ``config_from_dict``."""
 
@@ -178,16 +152,6 @@ def read_yaml(path: str | Path) -> dict:
     if data is not None and not isinstance(data, dict):
         raise PixelsmithError(f"{path}: a config must be a mapping of sections")
     return data or {}
-
-
-def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
-    """Load a YAML experiment file (or none: all defaults) and apply ``--set`` overrides."""
-    data = read_yaml(path) if path is not None else {}
-    data = apply_overrides(data, list(overrides))
-    try:
-        return config_from_dict(data)
-    except PixelsmithError as e:
-        raise PixelsmithError(f"{path}: {e}" if path else str(e)) from None
 
 
 def save_config(cfg: Config, path: str | Path) -> None:

@@ -39,6 +39,14 @@ class TrainConfig:
     compile_mode: str = choice("default", "default", "reduce-overhead", "max-autotune",
                                help="torch.compile mode; reduce-overhead captures CUDA graphs")
     compile_nets: str = ""  # comma-separated networks to compile ("" = all), e.g. generator
+    lr_schedule: str = choice("constant", "constant", "step", "cosine",
+                              help="learning-rate factor over the steps, for every phase: "
+                                   "step = times lr_gamma at each of lr_milestones; cosine = "
+                                   "half a cosine from 1 down to lr_min_ratio at train.steps")
+    lr_warmup_steps: int = 0  # the factor rises linearly from 1/warmup to 1 over these steps
+    lr_milestones: list[int] = field(default_factory=list)  # step schedule: steps where lr *= gamma
+    lr_gamma: float = 0.1  # step schedule: factor per milestone passed
+    lr_min_ratio: float = 0.0  # cosine schedule: final lr as a fraction of the initial one
     ema_decay: float = 0.0  # 0 disables the EMA copy of the sampled network
     ema_start: int = 0  # steps during which the EMA copies the weights instead of averaging
     log_every: int = 50  # steps between metrics.jsonl / TensorBoard scalar rows

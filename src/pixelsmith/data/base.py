@@ -11,8 +11,30 @@ from dataclasses import dataclass, field
 
 import torch
 
-from pixelsmith.config import DataConfig
+from pixelsmith.config.schema import DataConfig
 from pixelsmith.registry import DATASETS
+
+
+@dataclass
+class Batch:
+    """What the trainer hands an objective's losses each time a phase runs."""
+
+    x: torch.Tensor  # (B, C, H, W) float images in [-1, 1]
+    c: torch.Tensor | None = None  # (B,) class labels, when the data set has them
+
+
+@dataclass
+class DataInfo:
+    """What the networks and objectives need to know of the training data."""
+
+    img_size: int  # side of the training images (the patch side for restorers)
+    img_channels: int
+    num_classes: int  # 0 when unlabelled
+
+    @classmethod
+    def of(cls, cfg: DataConfig, num_classes: int) -> DataInfo:
+        # restorers train on patch_size crops of larger pictures
+        return cls(cfg.patch_size or cfg.img_size, cfg.img_channels, num_classes)
 
 
 @dataclass

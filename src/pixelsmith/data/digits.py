@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from pixelsmith.config import DataConfig
+from pixelsmith.config.schema import DataConfig
 from pixelsmith.data.base import ImageData
 from pixelsmith.data.transforms import resize_batch
 from pixelsmith.errors import PixelsmithError

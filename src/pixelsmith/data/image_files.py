@@ -1,11 +1,11 @@
-"""Image files at their own size, in and out: one reader and one PNG writer for every
-command that works on a user's pictures or a benchmark set (restore, inpaint, the test
-sets, the native-size patch loader, sample folders).
+"""Image files in and out: the one reader and the one PNG writer of every command that
+works on a user's pictures or a data set (training folders, restore, inpaint, reconstruct,
+interpolate --between, masks, the test sets, sample folders).
 
-Reading uses the training loaders' mode rules (``transforms.to_8bit``: 16-bit scaled to
-8 bits, palettes expanded, CMYK to RGB) and applies EXIF rotation, so a picture gives the
-same pixels whichever command opens it. The fixed-size loader (``image_folder.decode_file``)
-resizes while decoding (JPEG draft mode) and so keeps its own path.
+Reading uses one set of mode rules (``transforms.to_8bit``: 16-bit scaled to 8 bits,
+palettes expanded, CMYK to RGB) and applies EXIF rotation, so a picture gives the same
+pixels whichever command opens it. With ``size`` the picture is also fitted to the training
+size (centre square, antialiased bicubic, JPEG draft decoding: ``transforms.image_to_tensor``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from pixelsmith.data.transforms import to_8bit
+from pixelsmith.data.transforms import image_to_tensor, to_8bit
 from pixelsmith.errors import PixelsmithError, UnreadableImage
 
 ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
@@ -30,9 +30,10 @@ class ImageFile:
     alpha: np.ndarray | None = None  # uint8 (H, W) transparency, with keep_alpha only
 
 
-def read_image(path: str | Path, channels: int | None = None, *, keep_alpha: bool = False,
-               equal_rgb_is_gray: bool = False) -> ImageFile:
-    """One image file at its own size as uint8 (C, H, W).
+def read_image(path: str | Path, channels: int | None = None, *, size: int | None = None,
+               keep_alpha: bool = False, equal_rgb_is_gray: bool = False) -> ImageFile:
+    """One image file as uint8 (C, H, W), at its own size or, with ``size`` (and
+    ``channels``), as the training loaders see it: (channels, size, size).
 
     ``channels``: None keeps the file's own (1 for gray, 3 for colour); 1 turns colour into
     gray with Pillow's BT.601 luma; 3 repeats gray into RGB. ``keep_alpha``: transparency is
@@ -43,10 +44,14 @@ def read_image(path: str | Path, channels: int | None = None, *, keep_alpha: boo
     path = Path(path)
     if channels not in (None, 1, 3):
         raise PixelsmithError(f"channels must be None, 1 or 3, got {channels}")
+    if size is not None and (channels is None or keep_alpha):
+        raise PixelsmithError("read_image: size needs channels and no keep_alpha")
     if not path.is_file():
         raise PixelsmithError(f"input image {path} does not exist")
     try:
         with Image.open(path) as img:
+            if size is not None:
+                return ImageFile(path, image_to_tensor(img, size, channels))
             img = ImageOps.exif_transpose(img)  # phone photos store rotation in EXIF only
             alpha = None
             if keep_alpha:

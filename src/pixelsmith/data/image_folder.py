@@ -12,11 +12,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
-from PIL import Image
 
-from pixelsmith.config import DataConfig
+from pixelsmith.config.schema import DataConfig
 from pixelsmith.data.base import ImageData
-from pixelsmith.data.transforms import check_shape_args, image_to_tensor
+from pixelsmith.data.image_files import read_image
+from pixelsmith.data.transforms import check_shape_args
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.registry import DATASETS
 
@@ -54,12 +54,11 @@ def scan_folder(root: Path) -> tuple[list[Path], list[Path]]:
 
 
 def decode_file(path: Path, img_size: int, img_channels: int) -> torch.Tensor | str:
-    """The image tensor, or the reason it cannot be used."""
+    """The image tensor (img_channels, img_size, img_size), or the reason it cannot be used."""
     try:
-        with Image.open(path) as img:
-            return image_to_tensor(img, img_size, img_channels)
-    except Exception as e:  # any decoder failure (truncated, not an image, bomb): skip the file
-        return f"{type(e).__name__}: {e}".splitlines()[0][:80]
+        return read_image(path, img_channels, size=img_size).pixels
+    except PixelsmithError as e:  # undecodable or gone: the caller skips it with a warning
+        return getattr(e, "reason", str(e))
 
 
 def decode_files(paths: Sequence[Path], img_size: int, img_channels: int, *,

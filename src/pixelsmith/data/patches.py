@@ -16,11 +16,10 @@ from pathlib import Path
 
 import torch
 
-from pixelsmith.data.base import ImageData
+from pixelsmith.data.base import Batch, ImageData
 from pixelsmith.data.image_files import read_image
 from pixelsmith.data.transforms import from_uint8
 from pixelsmith.errors import PixelsmithError
-from pixelsmith.objectives import Batch
 
 
 class DevicePatches:
@@ -51,6 +50,10 @@ class DevicePatches:
 
     def __len__(self) -> int:
         return self.images.shape[0]
+
+    def first_images(self, n: int) -> torch.Tensor:
+        """The first n whole images (not patches): what the sample grids crop."""
+        return self.images[:n]
 
     def next(self) -> Batch:
         b, p = self.batch_size, self.patch_size

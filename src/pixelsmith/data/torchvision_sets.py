@@ -1,8 +1,10 @@
-"""MNIST, Fashion-MNIST and CIFAR-10 from real files under ``data.root`` (torchvision layout).
+"""MNIST, Fashion-MNIST and CIFAR-10 from real files under the data root (torchvision's
+layout; the root is ``data.root``, else ``$PIXELSMITH_DATA``, else ``~/.cache/pixelsmith/data``:
+see ``roots.py``).
 
 Nothing touches the network unless ``data.download`` is true. Read-only copies are fine:
 whatever has to be written (unpacked MNIST files, decoded CIFAR-10 PNGs) goes to the cache,
-``$PIXELSMITH_CACHE/data`` or ``~/.cache/pixelsmith/data``.
+``$PIXELSMITH_CACHE/decoded`` (default ``~/.cache/pixelsmith/decoded``).
 """
 
 from __future__ import annotations
@@ -16,21 +18,16 @@ from pathlib import Path
 
 import torch
 
-from pixelsmith.config import DataConfig
+from pixelsmith.config.schema import DataConfig
 from pixelsmith.data.base import ImageData
 from pixelsmith.data.image_folder import decode_files, warn_skipped
+from pixelsmith.data.roots import data_root, data_root_origin, decoded_dir
 from pixelsmith.data.transforms import check_shape_args, resize_batch
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.registry import DATASETS
 
 MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-
-
-def data_cache_dir() -> Path:
-    """Where derived data goes; ``$PIXELSMITH_CACHE`` moves all of pixelsmith's caches."""
-    base = os.environ.get("PIXELSMITH_CACHE")
-    return (Path(base) if base else Path.home() / ".cache" / "pixelsmith").expanduser() / "data"
 
 
 def _key(*parts: object) -> str:
@@ -44,13 +41,15 @@ def _check_split(cfg: DataConfig) -> bool:
     return cfg.split == "train"
 
 
-def _root(cfg: DataConfig, what: str) -> Path:
-    if cfg.root is not None:
-        return Path(cfg.root).expanduser().resolve()
-    if cfg.download:  # asked to download but not where: the cache is a sane home
-        return data_cache_dir() / "torchvision"
-    raise PixelsmithError(f"data.root is not set; point it at the folder that holds {what} "
-                          "or set data.download=true")
+def _root(cfg: DataConfig) -> Path:
+    return data_root(cfg.root).resolve()
+
+
+def _where(cfg: DataConfig) -> str:
+    """How to fix a data set that is not where the rule looked, for the error message."""
+    return (f"put the files there, point --data-root (or $PIXELSMITH_DATA) at the folder "
+            f"that holds them (looked in {data_root_origin(cfg.root)}), or set "
+            "data.download=true")
 
 
 def _finish(cfg: DataConfig, images: torch.Tensor, labels: torch.Tensor, classes: list[str],
@@ -72,7 +71,7 @@ def _unpack_to_cache(raw: Path, cls_name: str) -> Path:
     """
     sources = [raw / f if (raw / f).is_file() else raw / f"{f}.gz" for f in MNIST_FILES]
     stamp = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in sources]
-    root = data_cache_dir() / "torchvision" / _key(raw, stamp)
+    root = decoded_dir() / "torchvision" / _key(raw, stamp)
     dest = root / cls_name / "raw"
     dest.mkdir(parents=True, exist_ok=True)
     for name, src in zip(MNIST_FILES, sources, strict=True):
@@ -94,7 +93,7 @@ def _unpack_to_cache(raw: Path, cls_name: str) -> Path:
 def _load_mnist_like(cfg: DataConfig, dataset_cls: type, classes: list[str] | None) -> ImageData:
     train = _check_split(cfg)
     cls_name = dataset_cls.__name__  # torchvision's folder name: MNIST, FashionMNIST
-    root = _root(cfg, f"{cls_name}/raw")
+    root = _root(cfg)
     raw = root / cls_name / "raw"
     have = {f: (raw / f).is_file() or (raw / f"{f}.gz").is_file() for f in MNIST_FILES}
     if all((raw / f).is_file() for f in MNIST_FILES):
@@ -112,7 +111,7 @@ def _load_mnist_like(cfg: DataConfig, dataset_cls: type, classes: list[str] | No
     else:
         missing = ", ".join(f"{f}[.gz]" for f, ok in have.items() if not ok)
         raise PixelsmithError(f"{cls_name} not found under {raw} (missing {missing}); "
-                              "put the files there or set data.download=true")
+                              f"{_where(cfg)}")
     ds = dataset_cls(str(read_root), train=train, download=False)
     images = ds.data.unsqueeze(1)  # (N, 28, 28) -> (N, 1, 28, 28)
     return _finish(cfg, images, ds.targets, classes or list(ds.classes),
@@ -167,7 +166,7 @@ def _load_cifar_folder(cfg: DataConfig, split_dir: Path) -> ImageData:
     # adding/removing files changes a folder's mtime: cheaper than stat-ing 50,000 files
     stamp = max(os.stat(d).st_mtime_ns for d in [split_dir, *(split_dir / c for c in classes)])
     key = (split_dir, len(files), stamp, cfg.img_size, cfg.img_channels)
-    cache = data_cache_dir() / "cifar10-folder"
+    cache = decoded_dir() / "cifar10-folder"
     full = cache / f"{_key(*key, 'all')}.safetensors"
     part = cache / f"{_key(*key, n)}.safetensors"
     for path in (full, part):  # a full decode serves any max_images
@@ -216,7 +215,7 @@ def _write_cache(path: Path, images: torch.Tensor, labels: torch.Tensor) -> None
                    "or root/train/<class>/<index>.png)")
 def load_cifar10(cfg: DataConfig) -> ImageData:
     train = _check_split(cfg)
-    root = _root(cfg, "cifar-10-batches-py")
+    root = _root(cfg)
     batches = root / "cifar-10-batches-py"
     split_dir = _folder_split(root, cfg.split)
     if not batches.is_dir() and split_dir is not None:
@@ -228,7 +227,7 @@ def load_cifar10(cfg: DataConfig) -> ImageData:
         return _load_cifar_folder(cfg, split_dir)
     if not batches.is_dir() and not cfg.download:
         raise PixelsmithError(f"CIFAR-10 not found under {root} (need cifar-10-batches-py/ or "
-                              "train/<class>/<index>.png); put it there or set data.download=true")
+                              f"cifar10/train/<class>/<index>.png); {_where(cfg)}")
     from torchvision.datasets import CIFAR10
 
     try:

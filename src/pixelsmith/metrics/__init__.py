@@ -1,14 +1,10 @@
-"""Metrics: distribution metrics for generators, paired metrics for restorers.
+"""Metrics: distribution metrics for generators (``distribution``, ``vae``; registered in
+``METRICS`` when ``metrics.evaluate`` is imported), paired metrics for restorers
+(``paired``, ``restoration_protocol``), the offline evaluator networks, and evaluation
+during training (``training_eval``).
 
 A metric is ``@METRICS.register("name", help=...)`` on a function ``(ctx: EvalContext) ->
 dict[str, float]`` whose keys are full metric names that state their protocol
-(e.g. ``fid10k@fashion-mnist-evaluator``).
+(e.g. ``fid10k@fashion-mnist-evaluator``). This package's ``__init__`` imports nothing, so
+low layers (objectives logging PSNR) can use ``metrics.paired`` without pulling in the rest.
 """
-
-from pixelsmith.metrics import (
-    distribution,  # noqa: F401 - registers fid, kid, is, pr, acc
-    vae,  # noqa: F401  (registers nelbo, nll_iw100, recon)
-)
-from pixelsmith.metrics.base import EvalContext
-
-__all__ = ["EvalContext"]

@@ -12,7 +12,7 @@ from pixelsmith.data.base import ImageData
 class EvalContext:
     """Everything a metric may need; built by ``pixelsmith evaluate`` or the trainer."""
 
-    model: object  # pixelsmith.sampling.LoadedModel: cfg, meta, objective, net (EMA or not)
+    model: object  # pixelsmith.generate.LoadedModel: cfg, meta, objective, net (EMA or not)
     real: ImageData  # reference images (the held-out split when the data set has one)
     num: int  # how many generated samples / real images to use
     seed: int

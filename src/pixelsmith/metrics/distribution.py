@@ -42,7 +42,7 @@ def fake_images(ctx: EvalContext) -> torch.Tensor:
     """ctx.num generated images as uint8 (N, C, H, W); quantised like files unless asked."""
     if "fake" not in ctx.memo:
         from pixelsmith.data.transforms import to_uint8
-        from pixelsmith.sampling import generate
+        from pixelsmith.generate.sampling import generate
 
         x = generate(ctx.model, ctx.num, seed=ctx.seed, batch_size=ctx.batch_size,
                      labels=_labels(ctx))

@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pixelsmith
 from pixelsmith.data.base import ImageData, load_dataset
+from pixelsmith.data.roots import cache_dir
 from pixelsmith.errors import PixelsmithError
+from pixelsmith.generate.loading import load_model
+from pixelsmith.metrics import distribution, vae  # noqa: F401 - register their metrics
 from pixelsmith.metrics.base import EvalContext
 from pixelsmith.registry import METRICS
 
@@ -43,9 +46,7 @@ def make_extractor(features: str, data_cfg, *, evaluator: str | Path | None = No
 
 
 def metrics_cache_dir() -> Path:
-    from pixelsmith.data.torchvision_sets import data_cache_dir
-
-    return data_cache_dir().parent / "real_features"
+    return cache_dir() / "real_features"
 
 
 def checkpoint_sha256(ckpt_dir: Path | None) -> str | None:
@@ -100,9 +101,6 @@ def evaluate(run_or_ckpt: str | Path, metrics: list[str], *, num: int = 10000, s
              device: str = "auto", use_ema: bool = True, quantize: bool = True,
              batch_size: int = 256, write: bool = True) -> list[dict]:
     """Evaluate a run's checkpoint; returns the records (and appends them to metrics.jsonl)."""
-    import pixelsmith.components  # noqa: F401 - registers data sets and models
-    from pixelsmith.sampling import load_model
-
     model = load_model(run_or_ckpt, device=device, use_ema=use_ema)
     dev = next(model.net.parameters()).device
     real, ref = reference_data(model.cfg.data, data_root)

@@ -19,9 +19,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 import pixelsmith
-from pixelsmith.config import DataConfig
+from pixelsmith.config.schema import DataConfig
 from pixelsmith.data.base import ImageData, load_dataset
-from pixelsmith.data.torchvision_sets import data_cache_dir
+from pixelsmith.data.roots import cache_dir
 from pixelsmith.data.transforms import from_uint8
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.hashing import sha256_file
@@ -45,7 +45,7 @@ def dataset_tag(cfg: DataConfig) -> str:
 
 
 def evaluator_dir(cfg: DataConfig) -> Path:
-    return (data_cache_dir().parent / "evaluators"
+    return (cache_dir() / "evaluators"
             / f"{dataset_tag(cfg)}-{cfg.img_size}-{cfg.img_channels}")
 
 
@@ -182,7 +182,7 @@ def train_evaluator(cfg: DataConfig, *, epochs: int | None = None, batch_size: i
     ``precision``: ``auto`` (bf16 autocast where fast), ``bf16`` or ``fp32``; the held-out
     accuracy is always measured in fp32, as the metrics use the net. ``epochs`` / ``width``
     left out come from the data set's recipe (RECIPES)."""
-    from pixelsmith.training.trainer import resolve_device
+    from pixelsmith.devices import resolve_device
 
     if precision not in PRECISIONS:
         raise PixelsmithError(f"precision '{precision}': expected one of {', '.join(PRECISIONS)}")

@@ -8,9 +8,19 @@ import json
 import re
 
 from pixelsmith.errors import PixelsmithError
+from pixelsmith.generate.loading import LoadedModel
 from pixelsmith.metrics.base import EvalContext
+from pixelsmith.metrics.evaluate import (
+    append_records,
+    checkpoint_sha256,
+    make_extractor,
+    metrics_cache_dir,
+    reference_data,
+    run_metrics,
+)
 from pixelsmith.registry import METRICS
 from pixelsmith.training import distributed as dist
+from pixelsmith.training.checkpoint import pin_best
 
 HIGHER_IS_BETTER = frozenset({"is", "precision", "recall", "acc"})
 
@@ -34,13 +44,12 @@ def attach_evaluation(trainer) -> None:
         return
     if t.eval_every < 0 or t.eval_num < 2:
         raise PixelsmithError("train.eval_every must be >= 0 and train.eval_num >= 2")
-    family = trainer.cfg.model.family
-    if family in ("restoration", "inpainting"):  # their samples are panels, not images
-        bench = "bench/restoration.py" if family == "restoration" else "bench/inpainting.py"
+    objective = trainer.objective
+    if not objective.makes_images:  # their samples are panels, not images
+        name = trainer.cfg.objective.name
         raise PixelsmithError(
             f"train.eval_every: metrics during training are for generators (GAN, VAE); a "
-            f"{family} model logs its PSNR every step and is scored with {bench}")
-    import pixelsmith.metrics  # noqa: F401 - registers the metrics
+            f"{name} model logs its PSNR every step and is scored with {objective.benchmark}")
 
     names = [m.strip() for m in t.eval_metrics.split(",") if m.strip()]
     for n in names:
@@ -58,10 +67,6 @@ def attach_evaluation(trainer) -> None:
         dist.wait_together(group)  # a rank 0 that failed exits: gloo ends the others' wait
 
     def _evaluate(tr) -> None:
-        from pixelsmith.metrics.evaluate import append_records, checkpoint_sha256, run_metrics
-        from pixelsmith.sampling import LoadedModel
-        from pixelsmith.training.checkpoint import pin_best
-
         if state["ctx"] is None:
             state["ctx"] = _context(tr)
         ctx = state["ctx"]
@@ -89,11 +94,10 @@ def attach_evaluation(trainer) -> None:
                 tr.log.tb.add_scalar(f"eval/{k}", v, tr.step)
 
     trainer.add_callback("on_step_end", evaluate)
+    trainer.evaluating = True
 
 
 def _context(tr) -> EvalContext:
-    from pixelsmith.metrics.evaluate import make_extractor, metrics_cache_dir, reference_data
-
     t = tr.cfg.train
     real, ref = reference_data(tr.cfg.data)
     ex = make_extractor(t.eval_features, tr.cfg.data, device=tr.device)

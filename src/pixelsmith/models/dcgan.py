@@ -20,7 +20,7 @@ from pixelsmith.registry import MODELS
 
 @dataclass
 class DCGANConfig:
-    family: ClassVar[str] = "gan"
+    default_objective: ClassVar[str] = "gan"
     name: str = "dcgan"
     z_dim: int = 100  # size of the noise vector
     g_width: int = 64  # channels of the generator's last hidden layer (doubles per lower level)

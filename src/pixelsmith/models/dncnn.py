@@ -26,7 +26,7 @@ from pixelsmith.registry import MODELS
 
 @dataclass
 class DnCNNConfig:
-    family: ClassVar[str] = "restoration"
+    default_objective: ClassVar[str] = "restoration"
     name: str = "dncnn"
     depth: int = 17  # conv layers in all (the paper: 17 for a fixed sigma, 20 for blind)
     width: int = 64  # channels of every hidden layer

@@ -29,7 +29,7 @@ from pixelsmith.registry import MODELS
 
 @dataclass
 class InpaintUNetConfig:
-    family: ClassVar[str] = "inpainting"
+    default_objective: ClassVar[str] = "inpainting"
     name: str = "inpaint-unet"
     g_width: int = 32  # generator channels at full resolution (doubles per level)
     d_width: int = 64  # discriminator channels of its first layer (doubles per level)

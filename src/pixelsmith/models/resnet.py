@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pixelsmith.config import choice
+from pixelsmith.config.schema import choice
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.models.dcgan import start_size
 from pixelsmith.nn.layers import ConditionalBatchNorm2d, SelfAttention, norm, sn
@@ -29,7 +29,7 @@ from pixelsmith.registry import MODELS
 
 @dataclass
 class ResNetGANConfig:
-    family: ClassVar[str] = "gan"
+    default_objective: ClassVar[str] = "gan"
     name: str = "resnet"
     z_dim: int = 128  # size of the noise vector
     g_width: int = 256  # generator channels in every block (SNGAN CIFAR: 256)

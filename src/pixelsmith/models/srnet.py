@@ -29,7 +29,7 @@ from pixelsmith.registry import MODELS
 
 @dataclass
 class SRNetConfig:
-    family: ClassVar[str] = "restoration"
+    default_objective: ClassVar[str] = "restoration"
     name: str = "srnet"
     scale: int = choice(2, 2, 3, 4, help="upscaling factor")
     width: int = 64  # channels of the residual body

@@ -34,7 +34,7 @@ from pixelsmith.registry import MODELS
 
 @dataclass
 class UNetRestorerConfig:
-    family: ClassVar[str] = "restoration"
+    default_objective: ClassVar[str] = "restoration"
     name: str = "unet-restorer"
     width: int = 32  # channels at full resolution; doubles at every halving
     max_width: int = 256  # cap on channels at low resolutions

@@ -27,7 +27,7 @@ from pixelsmith.registry import MODELS
 
 @dataclass
 class VAEConfig:
-    family: ClassVar[str] = "vae"
+    default_objective: ClassVar[str] = "vae"
     name: str = "vae"
     z_dim: int = 32  # size of the latent vector
     width: int = 32  # channels at full resolution; doubles at every halving

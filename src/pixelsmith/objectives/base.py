@@ -2,24 +2,36 @@
 
 An objective declares its phases; each phase names the networks it trains, owns their
 optimizer and returns named losses. The trainer does everything else (precision,
-backward, step, EMA, logging, checkpoints) and knows nothing about GANs or VAEs.
+backward, step, learning-rate schedule, EMA, logging, checkpoints) and knows nothing about
+GANs or VAEs. What the trainer tells the objective:
+
+- at construction: the config, the networks, what the data looks like (``DataInfo``), the
+  device and this process's ``shard`` (rank, world size);
+- before every step: ``begin_step(step, images_seen)`` (steps done so far, real images
+  drawn by all ranks), so schedules inside a loss (KL warm-up, fade-in, noise levels)
+  are functions of the step and resume exactly;
+- for sample grids: the data set's first images, to ``grid_inputs``.
+
+What the objective tells the trainer: its phases, which network makes images
+(``sample_module``, followed by the EMA), how to draw inputs and turn them into images
+(``sample_inputs`` / ``grid_inputs`` / ``sample``, with a ``SampleNoise`` for samplers that
+draw noise as they go), and whether distribution metrics apply (``makes_images``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
+from pixelsmith.data.base import Batch, DataInfo
 from pixelsmith.errors import PixelsmithError
+from pixelsmith.objectives.noise import SampleNoise
 
-
-@dataclass
-class Batch:
-    x: torch.Tensor  # (B, C, H, W) float images in [-1, 1]
-    c: torch.Tensor | None = None  # (B,) class labels, when the data set has them
+__all__ = ["Batch", "DataInfo", "Objective", "Phase", "SampleNoise", "adam"]
 
 
 @dataclass
@@ -34,32 +46,29 @@ class Phase:
     after_step: Callable[[], None] | None = None  # run after each optimizer step (e.g. clipping)
 
 
-@dataclass
-class DataInfo:
-    img_size: int
-    img_channels: int
-    num_classes: int  # 0 when unlabelled
-
-
 class Objective:
     """Base class: subclasses set ``sample_module`` and implement ``phases`` and ``sample``."""
 
     sample_module: str = ""  # the network that makes images; the EMA follows it
     sample_classes: int = 0  # > 0: sample_inputs takes class labels in 0..sample_classes-1
-    shard: tuple[int, int] = (0, 1)  # (rank, world size), set by the trainer when distributed
-    # uint8 (N, C, H, W) clean images the trainer hands over before ``sample_inputs``, so
-    # objectives that mend images (restoration, inpainting) show the same ones every grid
-    grid_images: torch.Tensor | None = None
+    # True: draws new images from noise, so FID/KID/IS/PR apply (train.eval_every, evaluate).
+    # Objectives that mend given images set False and name where they are scored instead.
+    makes_images: ClassVar[bool] = True
+    benchmark: ClassVar[str] = ""
 
-    def __init__(self, cfg, nets: nn.ModuleDict, info: DataInfo, device: torch.device):
+    def __init__(self, cfg, nets: nn.ModuleDict, info: DataInfo, device: torch.device, *,
+                 shard: tuple[int, int] = (0, 1)):
         self.cfg, self.nets, self.info, self.device = cfg, nets, info, device
+        self.shard = shard  # (rank, world size): which slice of the global batch is ours
+        self.step, self.images_seen = 0, 0
 
     def phases(self) -> list[Phase]:
         raise NotImplementedError
 
-    def optimizer_state_loaded(self) -> None:
-        """Called after the trainer reloaded the optimizers' state (the compile fallback
-        rolls a step back): drop anything cached from it."""
+    def begin_step(self, step: int, images_seen: int) -> None:
+        """Told by the trainer before each step: ``step`` steps done, ``images_seen`` real
+        images drawn by all ranks so far (both restored exactly on resume)."""
+        self.step, self.images_seen = step, images_seen
 
     def rank_rows(self, n: int) -> slice:
         """This rank's n rows of something drawn for the whole global batch (n * world rows,
@@ -77,12 +86,25 @@ class Objective:
 
     def sample_inputs(self, num: int, generator: torch.Generator,
                       labels: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """Random inputs for ``sample`` drawn from ``generator`` (CPU), so a seed fixes them."""
+        """Random inputs for ``sample`` drawn from ``generator`` (CPU), so a seed fixes them.
+        Every entry has ``num`` rows: callers sample them in chunks of rows."""
         raise NotImplementedError
 
+    def grid_inputs(self, num: int, generator: torch.Generator,
+                    images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Inputs of the training sample grids. ``images``: the data set's first ``num``
+        images (uint8, for objectives that mend them). Default: conditional models show
+        class ``i % K`` at position i, so a grid of K columns has one class per column."""
+        k = self.sample_classes
+        labels = torch.arange(num) % k if k else None
+        return self.sample_inputs(num, generator, labels)
+
     @torch.no_grad()
-    def sample(self, net: nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Images in [-1, 1], (N, C, H, W), from the sampling network ``net``."""
+    def sample(self, net: nn.Module, inputs: dict[str, torch.Tensor],
+               noise: SampleNoise | None = None) -> torch.Tensor:
+        """Images in [-1, 1], (N, C, H, W), from the sampling network ``net``. ``noise``
+        holds the rows' own streams for samplers that draw noise while they sample (None
+        only where ``sample`` draws none)."""
         raise NotImplementedError
 
     @torch.no_grad()

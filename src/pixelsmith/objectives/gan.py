@@ -5,7 +5,6 @@ as options. Conditional networks (``num_classes`` > 0) get labels; others do not
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -19,7 +18,6 @@ from pixelsmith.registry import GAN_LOSSES, OBJECTIVES
 
 @dataclass
 class GanObjectiveConfig:
-    family: ClassVar[str] = "gan"
     name: str = "gan"
     loss: str = "non-saturating"  # a registered GAN loss (see `pixelsmith list`)
     lr_g: float = 2e-4
@@ -37,8 +35,8 @@ class GanObjectiveConfig:
 class GanObjective(Objective):
     sample_module = "generator"
 
-    def __init__(self, cfg: GanObjectiveConfig, nets, info, device):
-        super().__init__(cfg, nets, info, device)
+    def __init__(self, cfg: GanObjectiveConfig, nets, info, device, **kw):
+        super().__init__(cfg, nets, info, device, **kw)
         self.loss_fn = GAN_LOSSES.get(cfg.loss)()
         g, d = nets["generator"], nets["discriminator"]
         self.z_dim = g.z_dim
@@ -141,7 +139,7 @@ class GanObjective(Objective):
                               "(--between needs a model that encodes, such as a VAE)")
 
     @torch.no_grad()
-    def sample(self, net, inputs):
+    def sample(self, net, inputs, noise=None):
         z = inputs["z"].to(self.device)
         if self.g_classes:
             return net(z, inputs["c"].to(self.device))

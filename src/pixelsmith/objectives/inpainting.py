@@ -61,8 +61,11 @@ def panels(x: torch.Tensor, mask: torch.Tensor, filled: torch.Tensor, *,
 class InpaintingObjective(Objective):
     sample_module = "generator"
 
-    def __init__(self, cfg: InpaintingObjectiveConfig, nets, info, device):
-        super().__init__(cfg, nets, info, device)
+    makes_images = False
+    benchmark = "bench/inpainting.py"
+
+    def __init__(self, cfg: InpaintingObjectiveConfig, nets, info, device, **kw):
+        super().__init__(cfg, nets, info, device, **kw)
         for key in ("hole_weight", "valid_weight", "adv_weight", "perceptual_weight"):
             if getattr(cfg, key) < 0:
                 raise PixelsmithError(f"objective.{key} must be >= 0, got {getattr(cfg, key)}")
@@ -157,16 +160,17 @@ class InpaintingObjective(Objective):
 
     # -------------------------------------------------------------- sampling
     def sample_inputs(self, num, generator, labels=None):
-        """Fixed clean images (the trainer's ``grid_images``) and fixed masks."""
-        if self.grid_images is None:
-            raise PixelsmithError("an inpainting model fills images you give it; use "
-                                  "`pixelsmith restore --task inpaint --input IMG --mask MASK`")
-        x = from_uint8(self.grid_images[:num].cpu())
+        raise PixelsmithError("an inpainting model fills images you give it; use "
+                              "`pixelsmith restore --task inpaint --input IMG --mask MASK`")
+
+    def grid_inputs(self, num, generator, images):
+        """Fixed clean images (the data set's first) and fixed masks."""
+        x = from_uint8(images[:num].cpu())
         num, _, h, w = x.shape
         return {"x": x, "mask": self.masks(num, h, w, generator=generator)}
 
     @torch.no_grad()
-    def sample(self, net, inputs):
+    def sample(self, net, inputs, noise=None):
         """Strips masked | inpainted | original, (N, C, H, 3W + 4), in [-1, 1]."""
         x = inputs["x"].to(self.device)
         mask = inputs["mask"].to(self.device)

@@ -9,19 +9,19 @@ trains the restorer to map the observation back:
 
 The degradation is one mapping in the config, its name plus its parameters, e.g.
 ``degradation: {name: gaussian-noise, sigma: 25}`` (see ``pixelsmith list``). The learning
-rate steps down by ``lr_gamma`` at each of ``lr_milestones`` (DnCNN: 10x late in training);
-it is derived from Adam's own step count, so it is exact after a resume.
+rate schedule (DnCNN: 10x lower late in training) is the trainer's: ``train.lr_schedule:
+step`` with ``train.lr_milestones`` and ``train.lr_gamma``; the loss logs the rate in use.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from pixelsmith.config import choice
+from pixelsmith.config.schema import choice
 from pixelsmith.data.degradations import Degradation, make_degradation
 from pixelsmith.data.image_files import side_by_side
 from pixelsmith.data.transforms import from_uint8
@@ -37,15 +37,12 @@ GRID_SIZE = 96  # side of the crops shown in sample grids (fits 2, 3 and 4 after
 
 @dataclass
 class RestorationObjectiveConfig:
-    family: ClassVar[str] = "restoration"
     name: str = "restoration"
     degradation: dict[str, Any] = field(
         default_factory=lambda: {"name": "gaussian-noise", "sigma": 25.0})
     loss: str = choice("l2", "l2", "l1", help="l2: mean squared error; l1: mean absolute error")
-    lr: float = 1e-3
+    lr: float = 1e-3  # the initial rate; train.lr_schedule changes it over the steps
     betas: tuple[float, float] = (0.9, 0.999)
-    lr_milestones: list[int] = field(default_factory=list)  # steps where lr *= lr_gamma
-    lr_gamma: float = 0.1
 
 
 def degradation_from_config(spec: Any) -> tuple[str, dict, Degradation]:
@@ -59,11 +56,6 @@ def degradation_from_config(spec: Any) -> tuple[str, dict, Degradation]:
     except PixelsmithError as e:
         raise PixelsmithError(f"objective.degradation: {e}") from None
     return spec["name"], params, deg
-
-
-def lr_at(cfg: RestorationObjectiveConfig, step: int) -> float:
-    """Learning rate after ``step`` optimizer steps: lr * gamma ** (milestones passed)."""
-    return cfg.lr * cfg.lr_gamma ** sum(step >= m for m in cfg.lr_milestones)
 
 
 def check_model_fits(net, deg_name: str, params: dict, deg: Degradation) -> None:
@@ -87,8 +79,11 @@ def check_model_fits(net, deg_name: str, params: dict, deg: Degradation) -> None
 class RestorationObjective(Objective):
     sample_module = "restorer"
 
-    def __init__(self, cfg: RestorationObjectiveConfig, nets, info, device):
-        super().__init__(cfg, nets, info, device)
+    makes_images = False
+    benchmark = "bench/restoration.py"
+
+    def __init__(self, cfg: RestorationObjectiveConfig, nets, info, device, **kw):
+        super().__init__(cfg, nets, info, device, **kw)
         if "restorer" not in nets:
             raise PixelsmithError(f"objective 'restoration' needs a restoration model (dncnn, "
                                   f"unet-restorer, srnet), got networks {', '.join(nets)}")
@@ -100,36 +95,16 @@ class RestorationObjective(Objective):
         if self.scale > 1 and info.img_size % self.scale:
             raise PixelsmithError(f"data.patch_size ({info.img_size}) must be a multiple of "
                                   f"objective.degradation.scale ({self.scale})")
-        if cfg.lr <= 0 or cfg.lr_gamma <= 0:
-            raise PixelsmithError("objective.lr and objective.lr_gamma must be > 0")
-        if any(m < 1 for m in cfg.lr_milestones):
-            raise PixelsmithError(f"objective.lr_milestones must be steps >= 1, "
-                                  f"got {cfg.lr_milestones}")
+        if cfg.lr <= 0:
+            raise PixelsmithError(f"objective.lr must be > 0, got {cfg.lr}")
         self.optimizer: torch.optim.Optimizer | None = None
-        # optimizer steps so far, read from Adam once (on CUDA its step is a device tensor:
-        # reading it every step would wait for the GPU) and again after a state reload
-        self._steps: int | None = None
 
     # -------------------------------------------------------------- training
     def phases(self) -> list[Phase]:
         net = self.nets["restorer"]
         self.optimizer = adam(net.parameters(), lr=self.cfg.lr, betas=self.cfg.betas,
                               device=self.device)
-        self._first_param = next(net.parameters())
         return [Phase("restorer", ("restorer",), self.optimizer, self.loss)]
-
-    def optimizer_state_loaded(self) -> None:
-        # a rolled-back step (compile fallback) already counted itself: read Adam again
-        self._steps = None
-
-    def _set_lr(self) -> None:
-        if self._steps is None:  # first step of this process: Adam holds the count (resume)
-            state = self.optimizer.state.get(self._first_param)
-            self._steps = int(state["step"]) if state else 0
-        lr = lr_at(self.cfg, self._steps)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        self._steps += 1  # the trainer steps the optimizer right after this loss
 
     def restore(self, net, y01: torch.Tensor, known: dict) -> torch.Tensor:
         """The net's estimate in [-1, 1] from an observation in [0, 1]."""
@@ -152,8 +127,6 @@ class RestorationObjective(Objective):
         return y[mine], known
 
     def loss(self, batch: Batch) -> dict[str, torch.Tensor]:
-        if self.cfg.lr_milestones:
-            self._set_lr()
         x = batch.x.float()
         y01, known = self.degrade((x + 1) / 2)
         x_hat = self.restore(self.nets["restorer"], y01, known).float()
@@ -168,14 +141,15 @@ class RestorationObjective(Objective):
 
     # --------------------------------------------------------------- sampling
     def sample_inputs(self, num, generator, labels=None):
+        raise PixelsmithError("a restoration model does not make images from noise; use "
+                              "`pixelsmith restore --checkpoint RUN --input IMAGE`")
+
+    def grid_inputs(self, num, generator, images):
         """Fixed crops of the first training images and their degradations (``generator``
         fixes the noise), so every sample grid shows the same pictures."""
-        if self.grid_images is None:
-            raise PixelsmithError("a restoration model does not make images from noise; use "
-                                  "`pixelsmith restore --checkpoint RUN --input IMAGE`")
         from pixelsmith.data.patches import centre_crop
 
-        x = from_uint8(centre_crop(self.grid_images[:num].cpu(), GRID_SIZE, self.scale))
+        x = from_uint8(centre_crop(images[:num].cpu(), GRID_SIZE, self.scale))
         y01, known = self.degradation((x + 1) / 2, generator=generator)
         inputs = {"x": x, "y": y01}
         if known.get("sigma") is not None:
@@ -183,7 +157,7 @@ class RestorationObjective(Objective):
         return inputs
 
     @torch.no_grad()
-    def sample(self, net, inputs):
+    def sample(self, net, inputs, noise=None):
         """One picture per input: degraded | restored | clean, side by side."""
         x, y01 = inputs["x"].to(self.device), inputs["y"].to(self.device)
         sigma = inputs.get("sigma")

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar
 
 import torch
 
-from pixelsmith.config import choice
+from pixelsmith.config.schema import choice
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.objectives.base import Batch, Objective, Phase, adam
 from pixelsmith.objectives.likelihoods import LIKELIHOODS
@@ -28,7 +27,6 @@ LOG_2PI = math.log(2 * math.pi)
 
 @dataclass
 class VaeObjectiveConfig:
-    family: ClassVar[str] = "vae"
     name: str = "vae"
     likelihood: str = choice("logistic", "logistic", "gaussian", "gaussian-fixed", "bernoulli",
                              help="p(x|z); gaussian learns its std, gaussian-fixed uses fixed_std")
@@ -64,8 +62,8 @@ def kl_weight(beta: float, warmup_steps: int, step: torch.Tensor | float):
 class VaeObjective(Objective):
     sample_module = "vae"
 
-    def __init__(self, cfg: VaeObjectiveConfig, nets, info, device):
-        super().__init__(cfg, nets, info, device)
+    def __init__(self, cfg: VaeObjectiveConfig, nets, info, device, **kw):
+        super().__init__(cfg, nets, info, device, **kw)
         if "vae" not in nets:
             raise PixelsmithError(f"objective 'vae' needs a VAE model (model.name vae or cvae), "
                                   f"got networks {', '.join(nets)}")
@@ -79,23 +77,17 @@ class VaeObjective(Objective):
         # sample --class / --per-class and per-class grids read this, as for conditional GANs
         self.sample_classes = info.num_classes if self.conditional else 0
         self.num_dims = info.img_channels * info.img_size**2
-        self.optimizer: torch.optim.Optimizer | None = None
 
     # -------------------------------------------------------------- training
     def phases(self) -> list[Phase]:
         vae = self.nets["vae"]
-        self.optimizer = adam(vae.parameters(), lr=self.cfg.lr, betas=self.cfg.betas,
-                              device=self.device)
-        self._first_param = next(vae.encoder.parameters())
-        return [Phase("vae", ("vae",), self.optimizer, self.loss)]
-
-    def step(self) -> torch.Tensor | float:
-        """Optimizer steps taken so far, read from Adam's own state: exact after a resume."""
-        state = self.optimizer.state.get(self._first_param) if self.optimizer else None
-        return state["step"] if state else 0
+        optimizer = adam(vae.parameters(), lr=self.cfg.lr, betas=self.cfg.betas,
+                         device=self.device)
+        return [Phase("vae", ("vae",), optimizer, self.loss)]
 
     def current_kl_weight(self):
-        return kl_weight(self.cfg.beta, self.cfg.kl_warmup_steps, self.step())
+        """β_t at the step being trained (the trainer's ``begin_step``)."""
+        return kl_weight(self.cfg.beta, self.cfg.kl_warmup_steps, self.step)
 
     def prepare(self, x: torch.Tensor, generator: torch.Generator | None = None
                 ) -> torch.Tensor:
@@ -192,7 +184,7 @@ class VaeObjective(Objective):
         return inputs if c is None else {**inputs, "c": c}
 
     @torch.no_grad()
-    def sample(self, net, inputs):
+    def sample(self, net, inputs, noise=None):
         c = inputs.get("c")
         loc, log_scale = net.decode(inputs["z"].to(self.device),
                                     None if c is None else c.to(self.device))

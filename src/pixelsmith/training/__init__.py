@@ -1,3 +1,7 @@
-from pixelsmith.training.trainer import Trainer, train
+"""The one training loop (``Trainer``) and what it is made of: checkpoints, the learning-rate
+schedule, EMA, distributed helpers, run logs. ``pixelsmith.api.train`` wires a Trainer with
+the standard callbacks (evaluation during training)."""
 
-__all__ = ["Trainer", "train"]
+from pixelsmith.training.trainer import Trainer
+
+__all__ = ["Trainer"]

@@ -115,6 +115,14 @@ class Checkpoint:
     def config(self) -> dict:
         return self.meta["config"]
 
+    @property
+    def objective_name(self) -> str:
+        """The objective the run trained (restoration, inpainting, gan, vae, ...)."""
+        cfg = self.meta.get("config")
+        obj = cfg.get("objective") if isinstance(cfg, dict) else None
+        name = obj.get("name") if isinstance(obj, dict) else None
+        return name if isinstance(name, str) else "unknown"
+
     def train_state(self) -> dict:
         """Optimizer and RNG states. Never unpickles code: anything that is not a tensor
         or plain data makes loading fail with a clear error."""

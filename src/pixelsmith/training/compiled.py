@@ -53,7 +53,6 @@ def restore(tr, snap: dict) -> None:
     state = snap["train"]
     for phase in tr.phases:
         phase.optimizer.load_state_dict(state["optimizers"][phase.name])
-    tr.objective.optimizer_state_loaded()  # e.g. the restoration lr schedule's step count
     torch.set_rng_state(state["rng"]["torch"])
     if "cuda" in state["rng"]:
         torch.cuda.set_rng_state(state["rng"]["cuda"], tr.device)

@@ -1,5 +1,8 @@
 """The one training loop. It runs the phases an objective declares and owns everything
-around them: device, precision, EMA, logging, sample grids, checkpoints, exact resume."""
+around them: device, precision, learning-rate schedule, EMA, logging, sample grids,
+checkpoints, exact resume. It knows no model family: data come from ``make_batches``, the
+objective is told the step (``begin_step``) and lays out its own grids, and extras such as
+evaluation during training are callbacks (``add_callback``), attached by ``api.train``."""
 
 from __future__ import annotations
 
@@ -14,12 +17,14 @@ from pathlib import Path
 import torch
 
 import pixelsmith
-from pixelsmith.config import Config, config_from_dict, config_to_dict, save_config
-from pixelsmith.data.base import load_dataset
+from pixelsmith.config import Config, config_to_dict, save_config
+from pixelsmith.config.resolve import config_from_dict, upgrade_config
+from pixelsmith.data.batches import make_batches
 from pixelsmith.data.transforms import from_uint8
+from pixelsmith.devices import resolve_device
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.models import build_model
-from pixelsmith.objectives import DataInfo, Objective
+from pixelsmith.objectives import Objective, SampleNoise
 from pixelsmith.registry import OBJECTIVES
 from pixelsmith.training import compiled
 from pixelsmith.training import distributed as dist
@@ -27,17 +32,9 @@ from pixelsmith.training.checkpoint import Checkpoint, load_checkpoint, load_net
 from pixelsmith.training.ema import EMA
 from pixelsmith.training.progress import TrainProgress
 from pixelsmith.training.run_log import RunLog, save_grid
+from pixelsmith.training.schedule import LRSchedule
 
 EVENTS = ("on_step_end", "on_log", "on_sample", "on_checkpoint", "on_train_end")
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise PixelsmithError(f"train.device is '{name}' but no CUDA device is available")
-    return device
 
 
 class Trainer:
@@ -46,24 +43,23 @@ class Trainer:
         t = cfg.train
         if t.steps < 0 or t.batch_size < 1:
             raise PixelsmithError("train.steps must be >= 0 and train.batch_size >= 1")
+        self.schedule = LRSchedule(t)  # checks its keys before any data is read
         # every rank seeds alike: equal nets, lockstep noise streams (training/distributed.py)
         self.dist = dist.init_distributed(t.device)
         if t.batch_size % self.dist.world_size:
             raise PixelsmithError(f"train.batch_size {t.batch_size} (the global batch) must be "
                                   f"divisible by the {self.dist.world_size} processes")
         torch.manual_seed(t.seed)
-        self.device = dist.rank_device(resolve_device(t.device), self.dist)
+        self.device = dist.rank_device(resolve_device(t.device, "train.device"), self.dist)
         self.bf16 = t.precision == "bf16" or (t.precision == "auto" and self.device.type == "cuda")
         if self.device.type == "cuda":  # fixed shapes every step: let cuDNN pick its fastest
             torch.backends.cudnn.benchmark = True
 
-        data = load_dataset(cfg.data)
-        if len(data) == 0:
-            raise PixelsmithError(f"data set '{cfg.data.name}' has no images")
-        self.data_source = data.source
-        self.class_names = data.class_names
-        self.info = DataInfo(cfg.data.patch_size or cfg.data.img_size, cfg.data.img_channels,
-                             data.num_classes)
+        shard = (self.dist.rank, self.dist.world_size)  # each rank: its slice of the batch
+        self.batches = make_batches(cfg.data, batch_size=t.batch_size, seed=t.seed + 1,
+                                    device=self.device, channels_last=t.channels_last,
+                                    shard=shard)
+        self.info = self.batches.info
         self.nets = build_model(cfg.model, img_size=self.info.img_size,
                                 img_channels=self.info.img_channels,
                                 num_classes=self.info.num_classes).to(self.device)
@@ -72,28 +68,21 @@ class Trainer:
         if t.channels_last:
             self.nets.to(memory_format=torch.channels_last)
         self.objective: Objective = OBJECTIVES.get(cfg.objective.name)(
-            cfg.objective, self.nets, self.info, self.device)
-        self.objective.shard = (self.dist.rank, self.dist.world_size)
+            cfg.objective, self.nets, self.info, self.device, shard=shard)
         self.phases = self.objective.phases()
-        from pixelsmith.training.sampler import DeviceBatches
-
-        shard = (self.dist.rank, self.dist.world_size)  # each rank: its slice of the batch
-        if cfg.data.patch_size:  # restorers: random crops + flips/rotations
-            from pixelsmith.data.patches import DevicePatches
-
-            self.batches = DevicePatches(data, t.batch_size, cfg.data.patch_size, t.seed + 1,
-                                         self.device, t.channels_last, shard=shard)
-        else:
-            self.batches = DeviceBatches(data, t.batch_size, t.seed + 1, self.device,
-                                         t.channels_last, shard=shard)
+        for phase in self.phases:
+            LRSchedule.remember_initial(phase.optimizer)
         sample_net = self.nets[self.objective.sample_module]
         self.ema = EMA(sample_net, t.ema_decay, t.ema_start) if t.ema_decay > 0 else None
-        # fixed inputs for the sample grids, from their own generator: same grid every time
-        self.objective.grid_images = self.batches.images[: t.num_samples]  # first images
-        self.fixed_inputs = self.objective.sample_inputs(
-            t.num_samples, torch.Generator().manual_seed(t.seed + 2), self._grid_labels())
+        # fixed inputs (and noise streams) for the sample grids, from their own generator:
+        # the same grid every time; the objective lays it out (one class per column, ...)
+        grid_gen = torch.Generator().manual_seed(t.seed + 2)
+        self.fixed_inputs = self.objective.grid_inputs(
+            t.num_samples, grid_gen, self.batches.first_images(t.num_samples))
+        self.fixed_noise = SampleNoise.draw(t.num_samples, grid_gen)
         self.step, self.images_seen = 0, 0
         self.callbacks: dict[str, list[Callable]] = defaultdict(list)
+        self.evaluating = False  # set by the evaluation callback (train.eval_every)
         self.log = RunLog(self.run_dir, enabled=self.dist.is_main)  # only rank 0 writes
         self._sums: dict[str, torch.Tensor] = {}
         self._counts: dict[str, int] = {}  # per key: a phase may run several times a step
@@ -107,11 +96,6 @@ class Trainer:
             self.nets, t.compile_nets, t.compile_mode)
         self._graphs = self._compile_check and t.compile_mode == "reduce-overhead" and hasattr(
             torch.compiler, "cudagraph_mark_step_begin")
-        from pixelsmith.metrics.training_eval import attach_evaluation
-
-        # metrics every train.eval_every steps (none when it is 0), on rank 0; the other
-        # ranks wait for it in a barrier with a long timeout
-        attach_evaluation(self)
 
     # ----------------------------------------------------------------- public
     @classmethod
@@ -120,7 +104,7 @@ class Trainer:
         from pixelsmith.config import apply_overrides
 
         ckpt = load_checkpoint(run_dir)
-        cfg = config_from_dict(apply_overrides(ckpt.config, list(overrides)))
+        cfg = config_from_dict(apply_overrides(upgrade_config(ckpt.config), list(overrides)))
         return cls(cfg, Path(run_dir), resume=ckpt)
 
     def add_callback(self, event: str, fn: Callable[[Trainer], None]) -> None:
@@ -131,11 +115,16 @@ class Trainer:
     def fit(self) -> Trainer:
         t = self.cfg.train
         main = self.dist.is_main
+        if t.eval_every and not self.evaluating and main:
+            warnings.warn("train.eval_every is set but no evaluation is attached to this "
+                          "Trainer; train with pixelsmith.api.train (or the CLI), or call "
+                          "pixelsmith.metrics.training_eval.attach_evaluation(trainer)",
+                          stacklevel=2)
         if main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             save_config(self.cfg, self.run_dir / "config.yaml")
         if self.step == 0 and main:
-            reals = from_uint8(self.batches.images[: t.num_samples])
+            reals = from_uint8(self.batches.first_images(t.num_samples))
             save_grid(reals, self.run_dir / "reals.png")  # no batch drawn: data order untouched
         for net in self.nets.values():
             net.train()
@@ -196,7 +185,7 @@ class Trainer:
         net = self.sampling_net()
         was_training = net.training
         net.eval()
-        images = self.objective.sample(net, self.fixed_inputs)
+        images = self.objective.sample(net, self.fixed_inputs, self.fixed_noise)
         net.train(was_training)
         path = self.log.grid(self.step, images)
         self._fire("on_sample")
@@ -246,6 +235,10 @@ class Trainer:
     def _run_phases(self) -> None:
         if self._graphs:  # CUDA-graph trees: one training iteration starts here
             torch.compiler.cudagraph_mark_step_begin()
+        self.objective.begin_step(self.step, self.images_seen)
+        if self.schedule.active:
+            for phase in self.phases:
+                self.schedule.apply(phase.optimizer, self.step)
         batch = None
         for phase in self.phases:
             if self.step % phase.interval:
@@ -268,6 +261,9 @@ class Trainer:
                 phase.optimizer.step()
                 if phase.after_step is not None:
                     phase.after_step()
+                if self.schedule.active and "lr" not in losses:  # the rate in use, logged
+                    lr = phase.optimizer.param_groups[0]["lr"]
+                    losses = {**losses, "lr": torch.tensor(lr, device=self.device)}
                 self._accumulate(phase.name, losses)
         for net in self.nets.values():
             net.requires_grad_(True)
@@ -343,10 +339,9 @@ class Trainer:
         return {
             "images_seen": self.images_seen,
             "config": config_to_dict(self.cfg),
-            "family": self.cfg.model.family,
             "sample_module": self.objective.sample_module,
-            "data": {"source": self.data_source, "num_classes": self.info.num_classes,
-                     "class_names": self.class_names},
+            "data": {"source": self.batches.source, "num_classes": self.info.num_classes,
+                     "class_names": self.batches.class_names},
             "versions": {"pixelsmith": pixelsmith.__version__, "torch": torch.__version__},
         }
 
@@ -362,21 +357,10 @@ class Trainer:
             if phase.name not in state["optimizers"]:
                 raise PixelsmithError(f"{ckpt.path}: no optimizer state for phase '{phase.name}'")
             phase.optimizer.load_state_dict(state["optimizers"][phase.name])
+            LRSchedule.remember_initial(phase.optimizer)  # checkpoints from before schedules
         torch.set_rng_state(state["rng"]["torch"])
         if "cuda" in state["rng"] and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
         self.batches.load_state_dict(state["rng"]["batches"])
         self.step = state["counters"]["step"]
         self.images_seen = state["counters"]["images_seen"]
-
-    def _grid_labels(self) -> torch.Tensor | None:
-        if not self.info.num_classes:
-            return None
-        # one row per class when the model is conditional
-        n = self.cfg.train.num_samples
-        return torch.arange(n) % self.info.num_classes
-
-
-def train(cfg: Config, run_dir: str | Path) -> Trainer:
-    """Train ``cfg`` into ``run_dir``; the Python twin of ``pixelsmith train``."""
-    return Trainer(cfg, run_dir).fit()

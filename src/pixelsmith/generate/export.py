@@ -8,17 +8,17 @@ from __future__ import annotations
 import json
 import os
 import re
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
 
 import pixelsmith
-from pixelsmith.data.image_files import save_png
 from pixelsmith.data.transforms import to_uint8
 from pixelsmith.errors import PixelsmithError
+from pixelsmith.generate.loading import LoadedModel
+from pixelsmith.generate.sampling import sample_batches
+from pixelsmith.generate.writer import PngWriter
 from pixelsmith.hashing import sha256_file
-from pixelsmith.sampling import LoadedModel
 from pixelsmith.training.checkpoint import EMA_FILE, MODEL_FILE
 
 
@@ -40,7 +40,7 @@ def export(model: LoadedModel, num: int, out: str | Path, *, seed: int = 0,
            batch_size: int = 256, workers: int | None = None) -> dict:
     """Write ``num`` generated images (classes balanced for conditional models) and the
     manifest; returns the manifest."""
-    if num < 1:
+    if num < 1:  # before the folder check: a bad --num leaves nothing behind
         raise PixelsmithError(f"--num must be at least 1, got {num}")
     out = Path(out)
     if out.exists() and any(out.iterdir()):
@@ -48,23 +48,19 @@ def export(model: LoadedModel, num: int, out: str | Path, *, seed: int = 0,
     folders = _folder_names(model)
     obj = model.objective
     labels = torch.arange(num) % obj.sample_classes if obj.sample_classes else None
-    inputs = obj.sample_inputs(num, torch.Generator().manual_seed(seed), labels)
     for name in folders:
         (out / name).mkdir(parents=True, exist_ok=True)
     counts = [0] * len(folders)
-    workers = workers or min(8, os.cpu_count() or 1)
-    with ThreadPoolExecutor(workers) as pool:
-        jobs = []
-        for i in range(0, num, batch_size):
-            chunk = {k: v[i : i + batch_size] for k, v in inputs.items()}
-            pixels = to_uint8(obj.sample(model.net, chunk).cpu())
-            for j, p in enumerate(pixels):  # (C, H, W) uint8
+    with PngWriter(out, workers or min(8, os.cpu_count() or 1)) as writer:
+        for i, images in sample_batches(model, num, seed=seed, batch_size=batch_size,
+                                        labels=labels):
+            pixels = to_uint8(images).cpu()  # (B, C, H, W) uint8
+            paths = []
+            for j in range(len(pixels)):
                 k = 0 if labels is None else int(labels[i + j])
                 counts[k] += 1
-                path = out / folders[k] / f"{i + j:06d}.png"
-                jobs.append(pool.submit(save_png, p, path))
-        for job in jobs:
-            job.result()  # re-raise any write error
+                paths.append(out / folders[k] / f"{i + j:06d}.png")
+            writer.put(pixels, paths)
     ckpt = model.path
     manifest = {
         "num_images": num,

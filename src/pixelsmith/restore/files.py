@@ -19,7 +19,7 @@ from pixelsmith.data.image_files import ImageFile, read_image, save_png, side_by
 from pixelsmith.data.transforms import rgb_to_gray, uint8_to_unit, unit_to_uint8
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.metrics.restoration_protocol import psnr255, shave
-from pixelsmith.restoration import Restorer
+from pixelsmith.restore.restorer import Restorer
 
 
 @dataclass

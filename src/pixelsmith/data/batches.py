@@ -1,12 +1,46 @@
-"""Batches sliced from a data set that lives whole on the training device."""
+"""Where the trainer's batches come from: ``make_batches`` picks the source for a data
+config, and every source has the same small interface (below), so the trainer does not
+know which one it has.
+
+    next() -> Batch                 this rank's slice of the next global batch
+    first_images(n) -> uint8        the set's first n images (reals.png, sample grids),
+                                    without drawing a batch
+    info: DataInfo, class_names, source
+    state_dict() / load_state_dict  the data order, saved in checkpoints (exact resume)
+
+Sources today: ``DeviceBatches`` (whole images, the set on the training device) and
+``DevicePatches`` (random crops with flips/rotations for restorers, ``data.patch_size``).
+"""
 
 from __future__ import annotations
 
 import torch
 
-from pixelsmith.data.base import ImageData
+from pixelsmith.config.schema import DataConfig
+from pixelsmith.data.base import Batch, DataInfo, ImageData, load_dataset
 from pixelsmith.data.transforms import from_uint8
-from pixelsmith.objectives import Batch
+from pixelsmith.errors import PixelsmithError
+
+
+def make_batches(cfg: DataConfig, *, batch_size: int, seed: int, device: torch.device,
+                 channels_last: bool = False, shard: tuple[int, int] = (0, 1)):
+    """Load the data set ``cfg`` names and return its batch source for training.
+
+    ``batch_size`` is the global batch; with ``shard=(rank, world)`` every rank keeps its
+    ``batch_size / world`` slice of the batch one process would draw."""
+    data = load_dataset(cfg)
+    if len(data) == 0:
+        raise PixelsmithError(f"data set '{cfg.name}' has no images")
+    if cfg.patch_size:  # restorers: random crops + flips/rotations of larger pictures
+        from pixelsmith.data.patches import DevicePatches
+
+        source = DevicePatches(data, batch_size, cfg.patch_size, seed, device, channels_last,
+                               shard=shard)
+    else:
+        source = DeviceBatches(data, batch_size, seed, device, channels_last, shard=shard)
+    source.info = DataInfo.of(cfg, data.num_classes)
+    source.class_names, source.source = data.class_names, data.source
+    return source
 
 
 class DeviceBatches:
@@ -30,6 +64,9 @@ class DeviceBatches:
 
     def __len__(self) -> int:
         return self.images.shape[0]
+
+    def first_images(self, n: int) -> torch.Tensor:
+        return self.images[:n]
 
     def next(self) -> Batch:
         while self.order.numel() < self.batch_size:  # also covers sets smaller than a batch

@@ -19,17 +19,14 @@ from pixelsmith.data.image_files import save_png, side_by_side
 from pixelsmith.data.masks import load_mask_file
 from pixelsmith.data.transforms import uint8_to_unit, unit_to_uint8
 from pixelsmith.errors import PixelsmithError, UnreadableImage
-from pixelsmith.sampling import LoadedModel, load_model
+from pixelsmith.generate.loading import LoadedModel, load_model, require_objective
 
 
-def load_inpainter(run_or_ckpt: str | Path, *, device: str = "auto") -> LoadedModel:
+def load_inpainter(run_or_ckpt, *, device: str = "auto") -> LoadedModel:
     """An inpainting run's generator (EMA weights when kept), ready for ``inpaint``."""
     model = load_model(run_or_ckpt, device=device)
-    family = model.meta.get("family") or type(model.cfg.model).family
-    if family != "inpainting" or not hasattr(model.net, "inpaint"):
-        raise PixelsmithError(f"{model.path} is a '{family}' model, not an inpainting one; "
-                              "train one with configs/inpainting/*.yaml")
-    return model
+    return require_objective(model, "inpainting", "{path} is a '{have}' model, not an "
+                             "inpainting one; train one with configs/inpainting/*.yaml")
 
 
 @torch.no_grad()
@@ -66,7 +63,7 @@ def read_image(path: Path, channels: int) -> torch.Tensor:
     return uint8_to_unit(pixels[None])
 
 
-def inpaint_files(checkpoint: str | Path, inputs: list[Path], mask: Path | None,
+def inpaint_files(checkpoint, inputs: list[Path], mask: Path | None,
                   out_dir: Path, *, compare: bool = False, device: str = "auto",
                   on_unreadable: Callable[[Path, UnreadableImage], None] | None = None
                   ) -> list[Path]:

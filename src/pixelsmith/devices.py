@@ -1,0 +1,23 @@
+"""Which torch device a command runs on: one rule for training, sampling, restoring and
+the metrics (``auto`` = CUDA when present, else the CPU)."""
+
+from __future__ import annotations
+
+import torch
+
+from pixelsmith.errors import PixelsmithError
+
+
+def resolve_device(name: str, what: str = "--device") -> torch.device:
+    """``auto``, ``cpu``, ``cuda`` or ``cuda:N`` -> a device; CUDA asked for but absent is a
+    one-line error instead of a failure at the first tensor."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise PixelsmithError(f"{what} '{name}' is not a device; use auto, cpu, cuda or cuda:N"
+                              ) from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise PixelsmithError(f"{what} is '{name}' but no CUDA device is available")
+    return device

@@ -1,0 +1,62 @@
+"""The one run loader: a run folder or checkpoint -> networks with their weights, the
+objective that samples with them and what the run was trained on. ``sample``, ``export``,
+``interpolate``, ``reconstruct``, ``evaluate``, ``restore`` and the inpainter all load
+through here; nothing loaded runs code (weights are safetensors, metadata plain JSON)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch import nn
+
+from pixelsmith.config import Config
+from pixelsmith.config.resolve import config_from_dict, upgrade_config
+from pixelsmith.data.base import DataInfo
+from pixelsmith.devices import resolve_device
+from pixelsmith.errors import PixelsmithError
+from pixelsmith.models import build_model
+from pixelsmith.objectives import Objective
+from pixelsmith.registry import OBJECTIVES
+from pixelsmith.training.checkpoint import Checkpoint, load_checkpoint, load_nets
+
+
+@dataclass
+class LoadedModel:
+    cfg: Config
+    meta: dict
+    objective: Objective
+    net: nn.Module  # the sampling network in eval mode, EMA weights when the run kept them
+    path: Path  # the checkpoint folder
+    used_ema: bool
+
+
+def load_model(run_or_ckpt: str | Path | Checkpoint, *, device: str = "auto",
+               use_ema: bool = True) -> LoadedModel:
+    """Rebuild a run's networks from a checkpoint (weights only; no code is loaded): a run
+    folder, a checkpoint folder or an already loaded ``Checkpoint``."""
+    ckpt = run_or_ckpt if isinstance(run_or_ckpt, Checkpoint) else load_checkpoint(run_or_ckpt)
+    try:
+        cfg = config_from_dict(upgrade_config(ckpt.config))
+    except PixelsmithError as e:
+        raise PixelsmithError(f"{ckpt.path}: config in checkpoint is not usable: {e}") from None
+    dev = resolve_device(device)
+    info = DataInfo.of(cfg.data, ckpt.meta["data"]["num_classes"])
+    nets = build_model(cfg.model, img_size=info.img_size, img_channels=info.img_channels,
+                       num_classes=info.num_classes)
+    load_nets(dict(nets.items()), ckpt.model, ckpt.path)
+    objective = OBJECTIVES.get(cfg.objective.name)(cfg.objective, nets.to(dev), info, dev)
+    name = objective.sample_module
+    used_ema = use_ema and ckpt.ema is not None
+    if used_ema:
+        load_nets({name: nets[name]}, ckpt.ema, ckpt.path)
+    return LoadedModel(cfg, ckpt.meta, objective, nets[name].eval(), ckpt.path, used_ema)
+
+
+def require_objective(model: LoadedModel, name: str, message: str) -> LoadedModel:
+    """``model`` when it was trained with objective ``name``; else ``message`` (formatted
+    with ``path`` and ``have``, the objective it has) as a one-line error."""
+    have = model.cfg.objective.name
+    if have != name:
+        raise PixelsmithError(message.format(path=model.path, have=have))
+    return model

@@ -1,0 +1,90 @@
+"""Use a trained restorer on real images: the library behind ``pixelsmith restore``.
+
+    r = load_restorer("runs/dncnn")           # task, img_channels, scale, degradation
+    x01_hat = r(y01)                          # (N, C, h, w) in [0, 1], whole images
+    x01_hat = r.restore_image(y01_chw)        # one image of any size, in tiles
+
+Big images go through the network in tiles (``tiling.tiled_apply``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from pixelsmith.config import Config
+from pixelsmith.errors import PixelsmithError
+from pixelsmith.generate.loading import load_model, require_objective
+from pixelsmith.restore.tiling import tiled_apply
+from pixelsmith.training.checkpoint import Checkpoint
+
+
+@dataclass
+class Restorer:
+    """A trained restoration network with what it was trained for."""
+
+    net: torch.nn.Module  # eval mode, on ``device``
+    cfg: Config
+    path: Path  # the checkpoint folder
+    device: torch.device
+    task: str  # denoise, sr or deblur
+    img_channels: int
+    scale: int
+    degradation: tuple[str, dict]  # (name, params) the model was trained on
+
+    def default_sigma(self) -> float | None:
+        """The noise level the model was trained at, when it was one fixed level."""
+        name, params = self.degradation
+        if name == "gaussian-noise" and params.get("sigma_min") is None:
+            return float(params.get("sigma") or 25.0)
+        s = params.get("sigma")
+        return float(s) if s is not None else None
+
+    @property
+    def reads_sigma(self) -> bool:
+        """Whether the network takes the noise level as an input (DnCNN/DRUNet-style)."""
+        return bool(getattr(self.net, "noise_level_input", False))
+
+    def _sigma(self, sigma, n: int) -> torch.Tensor | None:
+        if sigma is None:
+            sigma = self.default_sigma()
+        if sigma is None:
+            if self.reads_sigma:
+                raise PixelsmithError(f"the model in {self.path} reads the noise level and was "
+                                      "trained on a range: give it (--sigma on the 0-255 scale)")
+            return None
+        return torch.as_tensor(sigma, dtype=torch.float32).reshape(-1).expand(n).to(self.device)
+
+    @torch.no_grad()
+    def __call__(self, y01: torch.Tensor, sigma=None) -> torch.Tensor:
+        """(N, C, h, w) observations in [0, 1] -> (N, C, h*s, w*s) restored, in [0, 1]."""
+        if y01.dim() != 4 or y01.shape[1] != self.img_channels:
+            raise PixelsmithError(f"the model in {self.path} restores {self.img_channels}-channel "
+                                  f"images, got a tensor of shape {tuple(y01.shape)}")
+        y = y01.to(self.device, torch.float32) * 2 - 1
+        x = self.net(y, self._sigma(sigma, y.shape[0]))
+        return ((x.float() + 1) / 2).clamp(0, 1)
+
+    @torch.no_grad()
+    def restore_image(self, y01_chw: torch.Tensor, tile: int = 256, overlap: int = 80,
+                      sigma=None) -> torch.Tensor:
+        """One (C, H, W) image of any size in [0, 1] -> (C, H*s, W*s) on the CPU, in tiles
+        of ``tile`` pixels (0 = whole image at once)."""
+        y = y01_chw[None].float().cpu()
+        out = tiled_apply(lambda t: self(t, sigma).cpu(), y, tile=tile, overlap=overlap,
+                          scale=self.scale)
+        return out[0].clamp(0, 1)
+
+
+def load_restorer(run_or_ckpt: str | Path | Checkpoint, device: str = "auto",
+                  use_ema: bool = True) -> Restorer:
+    """A restoration run's network (EMA weights when kept) with what it was trained for: a
+    run folder, a checkpoint folder or an already loaded ``Checkpoint``."""
+    model = load_model(run_or_ckpt, device=device, use_ema=use_ema)
+    require_objective(model, "restoration", "{path} holds a {have} model, not a restoration "
+                      "model (train one with configs/restoration/*.yaml)")
+    obj = model.objective
+    return Restorer(model.net, model.cfg, model.path, obj.device, obj.task,
+                    model.cfg.data.img_channels, obj.scale, (obj.deg_name, dict(obj.deg_params)))
