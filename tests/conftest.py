@@ -1,4 +1,12 @@
-"""Fixtures shared by all tests: where the real data sets are, and a private cache."""
+"""Fixtures shared by all tests: where the real data sets are, a private cache, and tiny
+runs trained once per session.
+
+The real data sets are found the way pixelsmith finds a user's: through the data root,
+``$PIXELSMITH_DATA``. When it is not set and the project's shared data folder lies beside
+the checkout (``../shared/data``, as on the project's own machines and in CI, whose
+``.ci/run`` sets the variable the same way), it is used. Tests that need real data skip
+with the reason when there is none.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +15,19 @@ from pathlib import Path
 
 import pytest
 
+_BESIDE = Path(__file__).resolve().parents[2] / "shared" / "data"
+if not os.environ.get("PIXELSMITH_DATA") and _BESIDE.is_dir():
+    os.environ["PIXELSMITH_DATA"] = str(_BESIDE)
+
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """The real data folder (``../shared/data`` beside the repo, or ``$PIXELSMITH_TEST_DATA``)."""
-    env = os.environ.get("PIXELSMITH_TEST_DATA")
-    path = Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    if not path.is_dir():
-        pytest.skip(f"real data sets not found at {path} (set PIXELSMITH_TEST_DATA to the folder "
-                    "holding MNIST/, FashionMNIST/, cifar10/)")
+    """The data root holding the real data sets (MNIST/, FashionMNIST/, cifar10/, restoration/)."""
+    env = os.environ.get("PIXELSMITH_DATA")
+    path = Path(env) if env else None
+    if path is None or not path.is_dir():
+        pytest.skip(f"real data sets not found (PIXELSMITH_DATA={env!r}); set PIXELSMITH_DATA "
+                    "to the folder holding MNIST/, FashionMNIST/, cifar10/, restoration/")
     return path
 
 

@@ -1,7 +1,7 @@
-"""bench/restoration.py end to end on tiny stand-in test sets: tables, published rows,
-markdown file, protocol numbers recomputed independently, and bad options."""
+"""The restoration benchmark (pixelsmith.restore.benchmark, run by bench/restoration.py) end
+to end on tiny stand-in test sets: tables, published rows, markdown file, protocol numbers
+recomputed independently, and bad options."""
 
-import importlib.util
 import math
 from pathlib import Path
 
@@ -11,16 +11,12 @@ import torch
 from PIL import Image
 
 from pixelsmith.errors import PixelsmithError
-
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "restoration.py"
+from pixelsmith.restore import benchmark
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_restoration", BENCH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return benchmark
 
 
 def _write_sets(root: Path) -> Path:
