@@ -1,8 +1,9 @@
 """The one training loop. It runs the phases an objective declares and owns everything
 around them: device, precision, learning-rate schedule, EMA, logging, sample grids,
-checkpoints, exact resume. It knows no model family: data come from ``make_batches``, the
-objective is told the step (``begin_step``) and lays out its own grids, and extras such as
-evaluation during training are callbacks (``add_callback``), attached by ``api.train``."""
+checkpoints, exact resume. It is the same loop for every kind of model: data come from
+``make_batches``, the objective is told the step (``begin_step``) and lays out its own grids,
+and extras such as evaluation during training are callbacks (``add_callback``), attached by
+``api.train``."""
 
 from __future__ import annotations
 
