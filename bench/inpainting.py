@@ -1,7 +1,7 @@
 """Inpainting benchmark: masked input, Telea, Navier-Stokes and trained checkpoints on one
 fixed, seeded evaluation set, as Markdown tables (one per mask kind) plus picture grids.
 
-    PYTHONPATH=src python bench/inpainting.py --dataset fashion-mnist --data-root ../shared/data \
+    PYTHONPATH=src python bench/inpainting.py --dataset fashion-mnist [--data-root DIR] \
         --checkpoint runs/inpaint-fmnist [--checkpoint RUN2] [--num 1000] [--coverage 0.25] \
         [--masks center-box,free-form] [--grid docs/images/inpaint-fmnist] [--out FILE.md]
 
@@ -85,7 +85,8 @@ def batched(fn, y01, mask, bs=250):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dataset", default="fashion-mnist", choices=sorted(SIZES))
-    ap.add_argument("--data-root", default="../shared/data")
+    ap.add_argument("--data-root", default=None,
+                    help="data root (default: $PIXELSMITH_DATA, else ~/.cache/pixelsmith/data)")
     ap.add_argument("--checkpoint", action="append", default=[], help="a run or checkpoint")
     ap.add_argument("--num", type=int, default=1000)
     ap.add_argument("--masks", default="center-box,free-form")

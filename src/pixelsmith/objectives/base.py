@@ -102,7 +102,9 @@ class Objective:
     @torch.no_grad()
     def sample(self, net: nn.Module, inputs: dict[str, torch.Tensor],
                noise: SampleNoise | None = None) -> torch.Tensor:
-        """Images in [-1, 1], (N, C, H, W), from the sampling network ``net``. ``noise``
+        """Images in [-1, 1], (N, C, H, W), from the sampling network ``net`` (objectives
+        that mend given images return panels side by side instead: degraded | restored |
+        clean, 2 px apart, documented on their own ``sample``). ``noise``
         holds the rows' own streams for samplers that draw noise while they sample (None
         only where ``sample`` draws none)."""
         raise NotImplementedError
