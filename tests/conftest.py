@@ -11,6 +11,8 @@ with the reason when there is none.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -44,3 +46,34 @@ def isolated_cache(_session_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Pat
     """
     monkeypatch.setenv("PIXELSMITH_CACHE", str(_session_cache))
     return _session_cache
+
+
+def _run_cli(*args, cwd=None, ok: bool = True, env: dict | None = None, timeout: int = 300
+             ) -> subprocess.CompletedProcess:
+    """``python -m pixelsmith ARGS`` in a new process, as a user runs it; with ``ok`` a
+    non-zero exit fails the test with the command's output."""
+    full_env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src"),
+                **(env or {})}
+    proc = subprocess.run([sys.executable, "-m", "pixelsmith", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout, env=full_env)
+    if ok and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def cli():
+    """Run the real command line: ``cli("sample", run, "--num", 4)`` -> CompletedProcess."""
+    return _run_cli
+
+
+@pytest.fixture(scope="session")
+def tiny_gan_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny DCGAN (tests/helpers.py's TINY) trained 2 steps on the embedded digits, once
+    per session, for tests that only read a run. Tests that damage files copy it first."""
+    from helpers import tiny_config
+    from pixelsmith.training import Trainer
+
+    run = tmp_path_factory.mktemp("tiny-gan") / "run"
+    Trainer(tiny_config("train.steps=2"), run).fit()
+    return run

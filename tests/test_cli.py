@@ -1,7 +1,5 @@
 """Run the real ``pixelsmith`` entry point in a temporary folder and check what it wrote."""
 
-import subprocess
-import sys
 
 import pytest
 from PIL import Image
@@ -9,20 +7,12 @@ from PIL import Image
 from helpers import TINY
 
 
-def cli(*args, cwd=None, ok=True):
-    proc = subprocess.run([sys.executable, "-m", "pixelsmith", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=300)
-    if ok and proc.returncode != 0:
-        raise AssertionError(f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-    return proc
-
-
 def sets(*overrides):
     return [a for o in (*TINY, *overrides) for a in ("--set", o)]
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, cli):
     tmp = tmp_path_factory.mktemp("cli")
     config = tmp / "exp.yaml"
     config.write_text("model:\n  name: dcgan\ntrain:\n  steps: 2\n")
@@ -35,7 +25,7 @@ def test_train_writes_a_run(trained):
     assert (trained / "checkpoints" / "last.json").is_file()
 
 
-def test_resume_continues_and_refuses_to_overwrite(trained, tmp_path):
+def test_resume_continues_and_refuses_to_overwrite(trained, tmp_path, cli):
     import shutil
 
     run = tmp_path / "run"
@@ -50,7 +40,7 @@ def test_resume_continues_and_refuses_to_overwrite(trained, tmp_path):
     assert "already holds a run; use --resume" in proc.stderr
 
 
-def test_sample_grid_and_folder(trained, tmp_path):
+def test_sample_grid_and_folder(trained, tmp_path, cli):
     cli("sample", trained, "--num", 9, "--out", tmp_path / "grid.png", "--seed", 1)
     grid = Image.open(tmp_path / "grid.png")
     assert grid.size == (3 * 16 + 4 * 2, 3 * 16 + 4 * 2)  # 3x3 tiles of 16 px, 2 px padding
@@ -59,14 +49,14 @@ def test_sample_grid_and_folder(trained, tmp_path):
     assert len(files) == 5 and Image.open(files[0]).size == (16, 16)
 
 
-def test_sample_is_reproducible_per_seed(trained, tmp_path):
+def test_sample_is_reproducible_per_seed(trained, tmp_path, cli):
     for name, seed in (("a", 1), ("b", 1), ("c", 2)):
         cli("sample", trained, "--num", 4, "--out", tmp_path / f"{name}.png", "--seed", seed)
     a, b, c = ((tmp_path / f"{n}.png").read_bytes() for n in "abc")
     assert a == b and a != c
 
 
-def test_list_prints_registries():
+def test_list_prints_registries(cli):
     out = cli("list").stdout
     for name in ("dcgan", "non-saturating", "digits", "mnist", "fashion-mnist", "cifar10",
                  "image-folder", "gan"):
@@ -77,14 +67,14 @@ def test_list_prints_registries():
     (["sample", "no/such/run"], "error: no such run or checkpoint: no/such/run"),
     (["train", "--set", "train.steps=1"], "error: missing CONFIG"),
 ])
-def test_bad_input_is_one_line_error_not_a_traceback(args, message, tmp_path):
+def test_bad_input_is_one_line_error_not_a_traceback(args, message, tmp_path, cli):
     proc = cli(*args, cwd=tmp_path, ok=False)
     assert proc.returncode == 2
     assert proc.stderr.strip() == message or proc.stderr.startswith(message)
     assert "Traceback" not in proc.stderr
 
 
-def test_unknown_key_in_config_names_the_key(tmp_path):
+def test_unknown_key_in_config_names_the_key(tmp_path, cli):
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("train:\n  stepz: 3\n")
     proc = cli("train", cfg, ok=False)

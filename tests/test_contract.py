@@ -139,12 +139,10 @@ def test_sample_noise_rows_do_not_depend_on_the_batch():
 
 
 @pytest.fixture(scope="module")
-def stochastic_model(tmp_path_factory):
+def stochastic_model(tiny_gan_run):
     """A trained tiny GAN whose sampler adds fresh noise from the per-row streams, as an
     ancestral sampler does at every step."""
-    run = tmp_path_factory.mktemp("noisy") / "run"
-    Trainer(tiny_config("train.steps=1"), run).fit()
-    model = load_model(run, device="cpu")
+    model = load_model(tiny_gan_run, device="cpu")
     plain = model.objective.sample
 
     def noisy(net, inputs, noise=None):

@@ -1,8 +1,6 @@
 """Feature extractors, the evaluator, and ``pixelsmith evaluate`` on a tiny trained run."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -25,14 +23,6 @@ from pixelsmith.metrics.features import (
     InceptionFeatures,
     find_inception_weights,
 )
-
-
-def cli(*args, cwd=None, ok=True, env=None):
-    proc = subprocess.run([sys.executable, "-m", "pixelsmith", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=300, env=env)
-    if ok and proc.returncode != 0:
-        raise AssertionError(f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-    return proc
 
 
 def test_missing_inception_file_says_which_file_and_where(tmp_path, monkeypatch):
@@ -149,7 +139,7 @@ def test_missing_evaluator_says_how_to_train_one(tmp_path):
         load_evaluator(DataConfig(name="digits", img_size=16), tmp_path / "none")
 
 
-def test_evaluate_cli_records_the_protocol(tiny_evaluator, tmp_path, isolated_cache):
+def test_evaluate_cli_records_the_protocol(tiny_evaluator, tmp_path, isolated_cache, cli):
     out, _ = tiny_evaluator
     config = tmp_path / "exp.yaml"
     config.write_text("model:\n  name: dcgan\n")

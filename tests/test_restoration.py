@@ -204,18 +204,15 @@ def test_tile_smaller_than_twice_overlap_is_an_error():
         tiled_apply(lambda t: t, torch.rand(1, 1, 50, 50), tile=30, overlap=20)
 
 
-def test_restorer_denoises_and_rejects_other_models(tmp_path):
+def test_restorer_denoises_and_rejects_other_models(tmp_path, tiny_gan_run):
     Trainer(tiny(*MODELS["srnet"], "train.steps=1"), tmp_path / "sr").fit()
     r = load_restorer(tmp_path / "sr", device="cpu")
     assert (r.task, r.scale, r.img_channels) == ("sr", 2, 1)
     y = torch.rand(1, 13, 9)
     out = r.restore_image(y, tile=8, overlap=2)
     assert out.shape == (1, 26, 18) and out.min() >= 0 and out.max() <= 1
-    from tests.helpers import tiny_config
-
-    Trainer(tiny_config("train.steps=1"), tmp_path / "gan").fit()
     with pytest.raises(PixelsmithError, match="holds a gan model, not a restoration model"):
-        load_restorer(tmp_path / "gan")
+        load_restorer(tiny_gan_run)
 
 
 def test_seeded_degradation_reproduces_the_evaluation_set():

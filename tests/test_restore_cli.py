@@ -1,9 +1,5 @@
 """``pixelsmith restore`` through the real command line, on real image files."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,12 +12,6 @@ TINY = ["data.name=digits", "data.img_size=16", "data.max_images=32", "data.patc
         "model.name=dncnn", "model.depth=3", "model.width=4", "train.steps=2",
         "train.batch_size=4", "train.num_samples=2", "train.progress=false"]
 
-
-def cli(*args) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src"),
-           "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "pixelsmith", "restore", *map(str, args)],
-                          capture_output=True, text=True, env=env, timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +26,7 @@ def runs(tmp_path_factory):
     return root
 
 
-def test_restore_gray_rgba_jpeg_and_16bit_files(runs, tmp_path):
+def test_restore_gray_rgba_jpeg_and_16bit_files(runs, tmp_path, cli):
     rng = np.random.default_rng(0)
     src = tmp_path / "in"
     src.mkdir()
@@ -50,9 +40,8 @@ def test_restore_gray_rgba_jpeg_and_16bit_files(runs, tmp_path):
     Image.fromarray(np.full((32, 40), 128, np.uint8)).save(src / "flat.png")
     out = tmp_path / "out"
     # one process for all files (each start imports torch): restored, compared, scored
-    res = cli("--checkpoint", runs / "color", "--input", src, "--out", out, "--compare",
-              "--degrade", "--tile", "24", "--overlap", "8")
-    assert res.returncode == 0, res.stderr
+    res = cli("restore", "--checkpoint", runs / "color", "--input", src, "--out", out, "--compare",
+              "--degrade", "--tile", "24", "--overlap", "8", env={"OMP_NUM_THREADS": "1"})
     g = Image.open(out / "gray.png")
     assert g.mode == "L" and g.size == (45, 37)  # gray in, gray out (through a colour model)
     icon = Image.open(out / "icon.png")
@@ -81,10 +70,11 @@ def test_compare_without_degrade_is_before_after(runs, tmp_path):
     assert Image.open(res.written[1]).size == (2 * 30 + 4, 21)
 
 
-def test_colour_photo_into_gray_model_is_a_clear_error(runs, tmp_path):
+def test_colour_photo_into_gray_model_is_a_clear_error(runs, tmp_path, cli):
     rng = np.random.default_rng(1)
     Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(tmp_path / "p.jpg")
-    res = cli("-c", runs / "gray", "-i", tmp_path / "p.jpg", "-o", tmp_path / "o")
+    res = cli("restore", "-c", runs / "gray", "-i", tmp_path / "p.jpg", "-o", tmp_path / "o",
+              ok=False)
     assert res.returncode == 2
     line = res.stderr.strip()
     assert line.startswith("error: ") and "\n" not in line
@@ -136,7 +126,7 @@ def _invoke(*args):
     return res.exit_code, res.output, res.exception
 
 
-def test_folder_skips_unreadable_files_names_them_and_exits_1(runs, tmp_path):
+def test_folder_skips_unreadable_files_names_them_and_exits_1(runs, tmp_path, cli):
     from pixelsmith.errors import UnreadableImage
 
     src = tmp_path / "in"
@@ -152,9 +142,7 @@ def test_folder_skips_unreadable_files_names_them_and_exits_1(runs, tmp_path):
     assert f"skipped 1 unreadable file(s): {src / 'b.png'}" in text
     assert "for 2 input(s)" in text
     # the installed command (not only the in-process runner) must exit 1 as well
-    proc = subprocess.run([sys.executable, "-m", "pixelsmith", "restore", "-c", str(runs / "gray"),
-                           "-i", str(src), "-o", str(tmp_path / "out3")],
-                          capture_output=True, text=True)
+    proc = cli("restore", "-c", runs / "gray", "-i", src, "-o", tmp_path / "out3", ok=False)
     assert proc.returncode == 1 and "skipped 1 unreadable file(s)" in proc.stderr + proc.stdout
     # one file given by name: no skipping, the usual one-line error
     code, _, exc = _invoke("-c", runs / "gray", "-i", src / "b.png", "-o", tmp_path / "o2")
