@@ -7,6 +7,7 @@ import sys
 import typer
 
 from pixelsmith.cli import (
+    data_cmd,
     evaluate_cmd,
     evaluator_cmd,
     export_cmd,
@@ -32,6 +33,7 @@ app.command("reconstruct")(reconstruct_cmd.reconstruct)
 app.command("evaluate")(evaluate_cmd.evaluate)
 app.command("restore")(restore_cmd.restore)
 app.add_typer(evaluator_cmd.app, name="evaluator")
+app.add_typer(data_cmd.app, name="data")
 
 
 def main() -> None:
