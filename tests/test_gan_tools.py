@@ -13,7 +13,6 @@ from pixelsmith.generate import class_labels, generate, load_model
 from pixelsmith.generate.export import export
 from pixelsmith.generate.interpolate import interpolate
 from pixelsmith.training import Trainer
-from test_cli import cli
 
 COND = ["model.name=resnet", "model.g_width=8", "model.d_width=8", "model.g_cond=cbn",
         "model.d_cond=projection", "objective.loss=hinge", "train.steps=1",
@@ -66,7 +65,7 @@ def test_export_library_balances_classes_and_refuses_a_full_folder(cond_run, tmp
         export(model, 1, tmp_path / "set")
 
 
-def test_cli_per_class_grid_interpolate_and_export(cond_run, tmp_path):
+def test_cli_per_class_grid_interpolate_and_export(cond_run, tmp_path, cli):
     cli("sample", cond_run, "--per-class", "--num", 3, "--out", tmp_path / "grid.png")
     # 10 rows (classes) of 3 tiles of 16 px with 2 px padding
     assert Image.open(tmp_path / "grid.png").size == (3 * 18 + 2, 10 * 18 + 2)
@@ -96,7 +95,7 @@ def test_cli_per_class_grid_interpolate_and_export(cond_run, tmp_path):
     assert manifest["config"]["model"]["g_cond"] == "cbn"
 
 
-def test_bad_option_value_is_a_usage_error_not_a_traceback(tmp_path):
+def test_bad_option_value_is_a_usage_error_not_a_traceback(tmp_path, cli):
     proc = cli("interpolate", tmp_path / "run", "--steps", "many", ok=False)
     assert proc.returncode == 2 and "Invalid value for '--steps'" in proc.stderr
     assert "Traceback" not in proc.stderr
