@@ -2,10 +2,9 @@
 runs trained once per session.
 
 The real data sets are found the way pixelsmith finds a user's: through the data root,
-``$PIXELSMITH_DATA``. When it is not set and the project's shared data folder lies beside
-the checkout (``../shared/data``, as on the project's own machines and in CI, whose
-``.ci/run`` sets the variable the same way), it is used. Tests that need real data skip
-with the reason when there is none.
+``$PIXELSMITH_DATA``. When it is not set and a data folder lies beside the checkout
+(``../shared/data``; ``.ci/run`` sets the variable the same way), it is used. Tests that
+need real data skip with the reason when there is none.
 """
 
 from __future__ import annotations

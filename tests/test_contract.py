@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from helpers import tiny_config
+from pixelsmith.config import load_config
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.generate import generate, generate_to_folder, load_model
 from pixelsmith.generate.export import export
@@ -18,6 +19,10 @@ from pixelsmith.objectives import SampleNoise
 from pixelsmith.training import Trainer
 from pixelsmith.training.checkpoint import load_checkpoint
 from pixelsmith.training.schedule import LRSchedule
+
+RESTORER = ["model.name=dncnn", "model.depth=3", "model.width=4", "data.name=digits",
+            "data.img_size=16", "data.max_images=32", "data.patch_size=8", "train.batch_size=4",
+            "train.log_every=1", "train.num_samples=4", "train.progress=false"]
 
 
 def _rows(run, key):
@@ -75,6 +80,7 @@ def test_schedule_factors_against_their_formulas():
     ({"lr_schedule": "step", "lr_milestones": "[4]", "lr_gamma": 0}, "lr_gamma must be > 0"),
     ({"lr_warmup_steps": -1}, "lr_warmup_steps must be >= 0"),
     ({"lr_schedule": "cosine", "lr_min_ratio": 2}, r"lr_min_ratio must be in \[0, 1\]"),
+    ({"lr_milestones": "[4]"}, "lr_milestones is set but train.lr_schedule is 'constant'"),
 ])
 def test_bad_schedules_are_one_line_errors_before_any_data_is_read(train, match, tmp_path):
     cfg = tiny_config(*(f"train.{k}={v}" for k, v in train.items()), "data.name=mnist",
@@ -174,3 +180,85 @@ def test_a_stochastic_sampler_gives_the_same_images_at_any_batch_size(stochastic
     exported = torch.stack([read_image(tmp_path / "e" / "samples" / f"{i:06d}.png").pixels
                             for i in range(10)])
     assert (exported.int() - to_uint8(a).int()).abs().max() <= 1
+
+
+def test_a_checkpoint_from_before_the_trainers_schedule_resumes_at_the_right_rate(tmp_path):
+    """Earlier checkpoints kept the restorer's milestones under objective.* and the already
+    lowered rate in Adam's state, with no initial rate: resuming one past a milestone must
+    not lower the rate twice."""
+    over = [*RESTORER, "train.lr_schedule=step", "train.lr_milestones=[2]",
+            "train.lr_gamma=0.1"]
+    straight = Trainer(load_config(None, ["train.steps=5", *over]), tmp_path / "a").fit()
+    Trainer(load_config(None, ["train.steps=3", *over]), tmp_path / "b").fit()
+    ckpt = load_checkpoint(tmp_path / "b").path
+    meta = json.loads((ckpt / "meta.json").read_text())  # as an earlier version wrote it
+    train = meta["config"]["train"]
+    meta["config"]["objective"].update(lr_milestones=train.pop("lr_milestones"),
+                                       lr_gamma=train.pop("lr_gamma"))
+    del train["lr_schedule"]
+    (ckpt / "meta.json").write_text(json.dumps(meta))
+    state = torch.load(ckpt / "train_state.pt", weights_only=True)
+    for group in state["optimizers"]["restorer"]["param_groups"]:
+        assert group["lr"] == pytest.approx(1e-4)  # lowered at the milestone, then saved
+        del group["initial_lr"]
+    del state["objective"]
+    torch.save(state, ckpt / "train_state.pt")
+    resumed = Trainer.resume(tmp_path / "b", ["train.steps=5"]).fit()
+    assert _rows(tmp_path / "b", "restorer/lr")[-2:] == pytest.approx([1e-4, 1e-4])
+    for (k, a), b in zip(straight.nets.state_dict().items(), resumed.nets.state_dict().values()):
+        assert torch.equal(a, b), k
+
+
+def test_sample_grids_draw_the_same_noise_every_time(tmp_path):
+    tr = Trainer(tiny_config("train.steps=1"), tmp_path / "run")
+    plain = tr.objective.sample
+    tr.objective.sample = lambda net, inputs, noise=None: plain(net, inputs) + noise.randn(1)
+    grids = []
+    tr.log.grid = lambda step, images: grids.append(images)
+    tr.sample_grid()
+    tr.sample_grid()
+    assert torch.equal(grids[0], grids[1])
+
+
+def test_a_loaded_model_is_told_its_checkpoints_step(tiny_gan_run):
+    model = load_model(tiny_gan_run, device="cpu")
+    assert (model.objective.step, model.objective.images_seen) == (2, 32)
+
+
+def test_what_an_objective_keeps_is_saved_and_restored(tmp_path):
+    from pixelsmith.objectives.gan import GanObjective, GanObjectiveConfig
+    from pixelsmith.registry import OBJECTIVES
+
+    class Counting(GanObjective):  # e.g. an adaptive augmentation probability
+        def begin_step(self, step, images_seen):
+            super().begin_step(step, images_seen)
+            self.p = getattr(self, "p", torch.tensor(0.0)) + 0.5
+
+        def state_dict(self):
+            return {"p": self.p}
+
+        def load_state_dict(self, state):
+            self.p = state["p"].clone()
+
+    OBJECTIVES.register("test-counting", config=GanObjectiveConfig)(Counting)
+    try:
+        cfg = ["objective.name=test-counting"]
+        Trainer(tiny_config("train.steps=2", *cfg), tmp_path / "run").fit()
+        state = load_checkpoint(tmp_path / "run").train_state()
+        assert torch.equal(state["objective"]["p"], torch.tensor(1.0))
+        resumed = Trainer.resume(tmp_path / "run", ["train.steps=3"])
+        assert torch.equal(resumed.objective.p, torch.tensor(1.0))
+        resumed.fit()
+        assert torch.equal(resumed.objective.p, torch.tensor(1.5))
+    finally:
+        OBJECTIVES._entries.pop("test-counting")
+
+
+def test_exporting_a_model_that_cannot_sample_leaves_no_folder(tmp_path):
+    Trainer(load_config(None, [*RESTORER, "train.steps=1"]), tmp_path / "run").fit()
+    model = load_model(tmp_path / "run", device="cpu")
+    with pytest.raises(PixelsmithError, match="does not make images from noise"):
+        export(model, 4, tmp_path / "out")
+    with pytest.raises(PixelsmithError, match="does not make images from noise"):
+        generate_to_folder(model, 4, tmp_path / "folder")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "folder").exists()

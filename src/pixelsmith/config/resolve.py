@@ -35,7 +35,8 @@ def _component(registry, data: Any, path: str, default_name: str):
         new = MOVED.get(f"{path}.{key}")
         if new:
             raise PixelsmithError(f"'{path}.{key}' is now '{new}' (the trainer applies the "
-                                  "learning-rate schedule to every phase); move it there")
+                                  "learning-rate schedule to every phase); move it there, "
+                                  "with train.lr_schedule: step")
     return from_dict(entry.config, data, path)
 
 

@@ -41,8 +41,14 @@ def _check_split(cfg: DataConfig) -> bool:
     return cfg.split == "train"
 
 
-def _root(cfg: DataConfig) -> Path:
-    return data_root(cfg.root).resolve()
+def _root(cfg: DataConfig, folder: str) -> Path:
+    """The data root; with none given, also where earlier versions downloaded to (the
+    default root's ``torchvision/`` folder), so a set fetched then is found now."""
+    root = data_root(cfg.root).resolve()
+    legacy = root / "torchvision"
+    if cfg.root is None and not (root / folder).exists() and (legacy / folder).is_dir():
+        return legacy
+    return root
 
 
 def _where(cfg: DataConfig) -> str:
@@ -93,7 +99,7 @@ def _unpack_to_cache(raw: Path, cls_name: str) -> Path:
 def _load_mnist_like(cfg: DataConfig, dataset_cls: type, classes: list[str] | None) -> ImageData:
     train = _check_split(cfg)
     cls_name = dataset_cls.__name__  # torchvision's folder name: MNIST, FashionMNIST
-    root = _root(cfg)
+    root = _root(cfg, cls_name)
     raw = root / cls_name / "raw"
     have = {f: (raw / f).is_file() or (raw / f"{f}.gz").is_file() for f in MNIST_FILES}
     if all((raw / f).is_file() for f in MNIST_FILES):
@@ -215,7 +221,7 @@ def _write_cache(path: Path, images: torch.Tensor, labels: torch.Tensor) -> None
                    "or root/train/<class>/<index>.png)")
 def load_cifar10(cfg: DataConfig) -> ImageData:
     train = _check_split(cfg)
-    root = _root(cfg)
+    root = _root(cfg, "cifar-10-batches-py")
     batches = root / "cifar-10-batches-py"
     split_dir = _folder_split(root, cfg.split)
     if not batches.is_dir() and split_dir is not None:

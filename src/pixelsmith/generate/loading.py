@@ -10,7 +10,7 @@ from pathlib import Path
 
 from torch import nn
 
-from pixelsmith.config import Config
+from pixelsmith.config import Config, apply_overrides
 from pixelsmith.config.resolve import config_from_dict, upgrade_config
 from pixelsmith.data.base import DataInfo
 from pixelsmith.devices import resolve_device
@@ -32,20 +32,26 @@ class LoadedModel:
 
 
 def load_model(run_or_ckpt: str | Path | Checkpoint, *, device: str = "auto",
-               use_ema: bool = True) -> LoadedModel:
+               use_ema: bool = True, overrides: list[str] = ()) -> LoadedModel:
     """Rebuild a run's networks from a checkpoint (weights only; no code is loaded): a run
-    folder, a checkpoint folder or an already loaded ``Checkpoint``."""
+    folder, a checkpoint folder or an already loaded ``Checkpoint``. ``overrides``
+    (``["objective.KEY=VALUE"]``, as ``--set``) change how it samples, not its weights."""
     ckpt = run_or_ckpt if isinstance(run_or_ckpt, Checkpoint) else load_checkpoint(run_or_ckpt)
     try:
         cfg = config_from_dict(upgrade_config(ckpt.config))
     except PixelsmithError as e:
         raise PixelsmithError(f"{ckpt.path}: config in checkpoint is not usable: {e}") from None
+    if overrides:  # errors name the key given, as for a config file
+        cfg = config_from_dict(apply_overrides(upgrade_config(ckpt.config), list(overrides)))
     dev = resolve_device(device)
     info = DataInfo.of(cfg.data, ckpt.meta["data"]["num_classes"])
     nets = build_model(cfg.model, img_size=info.img_size, img_channels=info.img_channels,
                        num_classes=info.num_classes)
     load_nets(dict(nets.items()), ckpt.model, ckpt.path)
     objective = OBJECTIVES.get(cfg.objective.name)(cfg.objective, nets.to(dev), info, dev)
+    # where training stood: anything the objective derives from the step (a fade-in,
+    # the current resolution) is what the checkpoint was trained at
+    objective.begin_step(int(ckpt.meta.get("step") or 0), int(ckpt.meta.get("images_seen") or 0))
     name = objective.sample_module
     used_ema = use_ema and ckpt.ema is not None
     if used_ema:

@@ -5,6 +5,7 @@ through ``PngWriter``."""
 
 from __future__ import annotations
 
+import itertools
 import queue
 import threading
 from pathlib import Path
@@ -86,11 +87,14 @@ def generate_to_folder(model: LoadedModel, num: int, out: str | Path, *, seed: i
                        writers: int = 4) -> Path:
     """Write ``num`` samples as ``out/000000.png``...; the same images as ``generate`` with
     the same seed."""
+    if writers < 1:
+        raise PixelsmithError(f"writer threads must be >= 1, got {writers}")
     out = Path(out)
+    batches = sample_batches(model, num, seed=seed, batch_size=batch_size, labels=labels)
+    first = next(batches)  # bad arguments or a model that cannot sample: before any folder
     out.mkdir(parents=True, exist_ok=True)
     with PngWriter(out, writers, compress_level=1) as writer:  # level 1: big folders, fast
-        for i, images in sample_batches(model, num, seed=seed, batch_size=batch_size,
-                                        labels=labels):
+        for i, images in itertools.chain([first], batches):
             if writer.failed:
                 break
             # uint8 on the device: 4x less to copy to the host than float

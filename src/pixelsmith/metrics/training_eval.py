@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import re
 
+import torch
+
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.generate.loading import LoadedModel
 from pixelsmith.metrics.base import EvalContext
@@ -76,8 +78,10 @@ def attach_evaluation(trainer) -> None:
         ctx.model = LoadedModel(tr.cfg, {"data": {"num_classes": tr.info.num_classes}},
                                 tr.objective, net, tr.run_dir, tr.ema is not None)
         ctx.memo = {k: v for k, v in ctx.memo.items() if k.startswith("real")}  # new fakes
-        try:
-            records = run_metrics(ctx, names, step=tr.step)
+        cuda = [tr.device] if tr.device.type == "cuda" else []
+        try:  # rank 0 alone: a forked RNG keeps the ranks' lockstep streams in step
+            with torch.random.fork_rng(devices=cuda):
+                records = run_metrics(ctx, names, step=tr.step)
         finally:
             net.train(was_training)
         values = {r["metric"]: r[r["metric"]] for r in records}

@@ -9,7 +9,8 @@ GANs or VAEs. What the trainer tells the objective:
   device and this process's ``shard`` (rank, world size);
 - before every step: ``begin_step(step, images_seen)`` (steps done so far, real images
   drawn by all ranks), so schedules inside a loss (KL warm-up, fade-in, noise levels)
-  are functions of the step and resume exactly;
+  are functions of the step and resume exactly; a loaded model is told its checkpoint's;
+- what it keeps of its own (``state_dict``) is saved with the checkpoint and restored;
 - for sample grids: the data set's first images, to ``grid_inputs``.
 
 What the objective tells the trainer: its phases, which network makes images
@@ -39,7 +40,8 @@ class Phase:
     name: str  # short tag used in logs and checkpoints: "d", "g", "vae", ...
     modules: tuple[str, ...]  # networks whose parameters this phase trains
     optimizer: torch.optim.Optimizer
-    loss: Callable[[Batch], dict[str, torch.Tensor]]  # must hold "loss"; others are logged
+    # must hold "loss" (a tensor); the other entries are logged (tensors or plain numbers)
+    loss: Callable[[Batch], dict[str, torch.Tensor | float]]
     repeats: int = 1  # consecutive runs per step, each on a fresh batch (n_critic)
     interval: int = 1  # run only on steps divisible by this
     fresh_batch: bool = True  # False: reuse the previous phase's batch (only its size/labels)
@@ -69,6 +71,15 @@ class Objective:
         """Told by the trainer before each step: ``step`` steps done, ``images_seen`` real
         images drawn by all ranks so far (both restored exactly on resume)."""
         self.step, self.images_seen = step, images_seen
+
+    def state_dict(self) -> dict:
+        """What the objective keeps beyond the networks and optimizers (an adaptive
+        augmentation probability, a loss-aware timestep sampler...): tensors and plain data
+        only, saved in the checkpoint's train state. Most objectives keep nothing."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore ``state_dict()`` (on resume, and when the compile fallback rolls back)."""
 
     def rank_rows(self, n: int) -> slice:
         """This rank's n rows of something drawn for the whole global batch (n * world rows,

@@ -18,7 +18,7 @@ SEED_HIGH = 2**62  # seeds are drawn in [0, 2**62): any value a Generator accept
 class SampleNoise:
     def __init__(self, seeds: torch.Tensor):
         self.seeds = torch.as_tensor(seeds, dtype=torch.long).flatten().cpu()  # (N,)
-        self._gens: list[torch.Generator] | None = None
+        self._gens: dict[str, list[torch.Generator]] = {}  # per device, made on first use
 
     @classmethod
     def draw(cls, num: int, generator: torch.Generator) -> SampleNoise:
@@ -33,26 +33,32 @@ class SampleNoise:
         return len(self.seeds)
 
     def __getitem__(self, rows) -> SampleNoise:
-        """The noise of some rows (a slice, an index tensor): their streams start afresh."""
+        """The noise of some rows (a slice, an index tensor): their streams start afresh
+        (``noise[:]`` is the same rows from the start again)."""
         return SampleNoise(self.seeds[rows])
 
     def repeat_rows(self, times: int) -> SampleNoise:
         """Each row ``times`` times in a row (an interpolation's frames share their noise)."""
         return SampleNoise(self.seeds.repeat_interleave(times))
 
-    def _generators(self) -> list[torch.Generator]:
-        if self._gens is None:
-            self._gens = [torch.Generator().manual_seed(int(s)) for s in self.seeds]
-        return self._gens
+    def _generators(self, device: torch.device) -> list[torch.Generator]:
+        """Row generators on ``device`` (drawn there: no copy from the host). A CUDA stream
+        is not a CPU stream: the same seed gives other numbers on another device type."""
+        key = str(device)
+        if key not in self._gens:
+            self._gens[key] = [torch.Generator(device).manual_seed(int(s)) for s in self.seeds]
+        return self._gens[key]
 
     def randn(self, *shape: int, device: torch.device | str = "cpu",
               dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """(N, *shape) standard normal noise, row i from row i's stream."""
-        rows = [torch.randn(shape, generator=g, dtype=dtype) for g in self._generators()]
-        return torch.stack(rows).to(device)
+        device = torch.device(device)
+        return torch.stack([torch.randn(shape, generator=g, dtype=dtype, device=device)
+                            for g in self._generators(device)])
 
     def rand(self, *shape: int, device: torch.device | str = "cpu",
              dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """(N, *shape) uniform noise in [0, 1), row i from row i's stream."""
-        rows = [torch.rand(shape, generator=g, dtype=dtype) for g in self._generators()]
-        return torch.stack(rows).to(device)
+        device = torch.device(device)
+        return torch.stack([torch.rand(shape, generator=g, dtype=dtype, device=device)
+                            for g in self._generators(device)])

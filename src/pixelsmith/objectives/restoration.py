@@ -137,7 +137,7 @@ class RestorationObjective(Objective):
         loss = err.abs().mean() if self.cfg.loss == "l1" else err.pow(2).mean()
         return {"loss": loss,
                 "psnr": psnr(x_hat.detach().clamp(-1, 1), x).mean().float(),
-                "lr": torch.tensor(self.optimizer.param_groups[0]["lr"], device=x.device)}
+                "lr": self.optimizer.param_groups[0]["lr"]}  # a number: no device copy
 
     # --------------------------------------------------------------- sampling
     def sample_inputs(self, num, generator, labels=None):

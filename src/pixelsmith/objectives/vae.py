@@ -117,16 +117,17 @@ class VaeObjective(Objective):
         x = self.prepare(batch.x)
         t = self.terms(self.nets["vae"], x, batch.c if self.conditional else None)
         recon, kl = t["recon"].mean(), t["kl"].mean()
-        weight = self.current_kl_weight()
+        # the float32 weight as a plain number: no host-to-device copy (and sync) each step;
+        # mul casts it back to float32, so the loss is bit for bit the tensor product's
+        weight = float(torch.as_tensor(self.current_kl_weight(), dtype=torch.float32))
         nelbo = recon + kl
-        weight_t = torch.as_tensor(weight, dtype=torch.float32).to(self.device)
         return {
-            "loss": recon + weight_t * kl,
+            "loss": recon + weight * kl,
             "nelbo_nats": nelbo.detach(),
             "bpd": bits_per_dim(nelbo.detach(), self.num_dims),
             "recon": recon.detach(),
             "kl": kl.detach(),
-            "kl_weight": weight_t,
+            "kl_weight": weight,
         }
 
     # ------------------------------------------------------------ evaluation

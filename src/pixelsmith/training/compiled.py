@@ -53,6 +53,7 @@ def restore(tr, snap: dict) -> None:
     state = snap["train"]
     for phase in tr.phases:
         phase.optimizer.load_state_dict(state["optimizers"][phase.name])
+    tr.objective.load_state_dict(state["objective"])
     torch.set_rng_state(state["rng"]["torch"])
     if "cuda" in state["rng"]:
         torch.cuda.set_rng_state(state["rng"]["cuda"], tr.device)

@@ -37,12 +37,16 @@ class LRSchedule:
                                       f">= 1 (e.g. [40000]); got {self.milestones}")
             if self.gamma <= 0:
                 raise PixelsmithError(f"train.lr_gamma must be > 0, got {self.gamma}")
+        elif self.milestones:  # a milestone that would silently do nothing
+            raise PixelsmithError(f"train.lr_milestones is set but train.lr_schedule is "
+                                  f"'{self.kind}'; set train.lr_schedule: step")
         if not 0 <= self.min_ratio <= 1:
             raise PixelsmithError(f"train.lr_min_ratio must be in [0, 1], got {self.min_ratio}")
 
     @property
     def active(self) -> bool:
-        """False when every factor is 1: the trainer then leaves the rates untouched."""
+        """False when every factor is 1 (the trainer then logs no rate; it still sets each
+        group's rate to its initial one, so a resumed run starts from the config's)."""
         return self.kind != "constant" or self.warmup > 0
 
     def factor(self, step: int) -> float:

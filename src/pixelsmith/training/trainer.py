@@ -186,7 +186,11 @@ class Trainer:
         net = self.sampling_net()
         was_training = net.training
         net.eval()
-        images = self.objective.sample(net, self.fixed_inputs, self.fixed_noise)
+        # a sampler that touched the global RNG here (rank 0 only) would put the ranks'
+        # lockstep noise streams out of step: it gets a forked RNG. Slicing the fixed noise
+        # restarts its streams, so every grid (and a resumed run's) draws the same noise.
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            images = self.objective.sample(net, self.fixed_inputs, self.fixed_noise[:])
         net.train(was_training)
         path = self.log.grid(self.step, images)
         self._fire("on_sample")
@@ -237,9 +241,8 @@ class Trainer:
         if self._graphs:  # CUDA-graph trees: one training iteration starts here
             torch.compiler.cudagraph_mark_step_begin()
         self.objective.begin_step(self.step, self.images_seen)
-        if self.schedule.active:
-            for phase in self.phases:
-                self.schedule.apply(phase.optimizer, self.step)
+        for phase in self.phases:  # also when constant: a resumed run gets its initial rate
+            self.schedule.apply(phase.optimizer, self.step)
         batch = None
         for phase in self.phases:
             if self.step % phase.interval:
@@ -263,19 +266,19 @@ class Trainer:
                 if phase.after_step is not None:
                     phase.after_step()
                 if self.schedule.active and "lr" not in losses:  # the rate in use, logged
-                    lr = phase.optimizer.param_groups[0]["lr"]
-                    losses = {**losses, "lr": torch.tensor(lr, device=self.device)}
+                    losses = {**losses, "lr": phase.optimizer.param_groups[0]["lr"]}
                 self._accumulate(phase.name, losses)
         for net in self.nets.values():
             net.requires_grad_(True)
         if self.ema is not None:
             self.ema.update(self.nets[self.objective.sample_module], self.step)
 
-    def _accumulate(self, phase: str, losses: dict[str, torch.Tensor]) -> None:
-        # summed on the device: no host synchronisation until the next log row
+    def _accumulate(self, phase: str, losses: dict[str, torch.Tensor | float]) -> None:
+        # tensors summed on the device: no host synchronisation until the next log row;
+        # plain numbers (a learning rate, a schedule's weight) summed on the host
         for k, v in losses.items():
             key = f"{phase}/{k}"
-            v = v.detach().float()
+            v = v.detach().float() if torch.is_tensor(v) else torch.tensor(v, dtype=torch.float32)
             self._sums[key] = self._sums[key] + v if key in self._sums else v
             self._counts[key] = self._counts.get(key, 0) + 1
 
@@ -284,7 +287,8 @@ class Trainer:
             return {}
         keys = list(self._sums)
         counts = torch.tensor([self._counts[k] for k in keys], dtype=torch.float32)
-        sums = dist.all_mean(torch.stack([self._sums[k] for k in keys]), self.dist)
+        sums = dist.all_mean(torch.stack([self._sums[k].to(self.device) for k in keys]),
+                             self.dist)
         means = (sums.cpu() / counts).tolist()
         bad = [k for k, v in zip(keys, means) if v != v or abs(v) == float("inf")]
         self._sums, self._counts = {}, {}
@@ -332,6 +336,7 @@ class Trainer:
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
         return {
             "optimizers": {p.name: p.optimizer.state_dict() for p in self.phases},
+            "objective": self.objective.state_dict(),
             "rng": rng,
             "counters": {"step": self.step, "images_seen": self.images_seen},
         }
@@ -357,8 +362,13 @@ class Trainer:
         for phase in self.phases:
             if phase.name not in state["optimizers"]:
                 raise PixelsmithError(f"{ckpt.path}: no optimizer state for phase '{phase.name}'")
+            initial = [g["initial_lr"] for g in phase.optimizer.param_groups]
             phase.optimizer.load_state_dict(state["optimizers"][phase.name])
-            LRSchedule.remember_initial(phase.optimizer)  # checkpoints from before schedules
+            # checkpoints from before the trainer's schedule hold the decayed rate and no
+            # initial one: the config's initial rate is the base (not the decayed rate)
+            for group, lr0 in zip(phase.optimizer.param_groups, initial):
+                group.setdefault("initial_lr", lr0)
+        self.objective.load_state_dict(state.get("objective", {}))
         torch.set_rng_state(state["rng"]["torch"])
         if "cuda" in state["rng"] and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
