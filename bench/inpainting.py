@@ -32,7 +32,7 @@ from pixelsmith.config import DataConfig
 from pixelsmith.data.base import load_dataset
 from pixelsmith.data.masks import make_mask
 from pixelsmith.data.transforms import uint8_to_unit, unit_to_uint8
-from pixelsmith.errors import PixelsmithError
+from pixelsmith.errors import PixelsmithError, run_script
 from pixelsmith.metrics.paired import psnr, ssim
 from pixelsmith.registry import BASELINES
 from pixelsmith.restore import inpaint, load_inpainter
@@ -161,8 +161,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except PixelsmithError as e:  # one line, like the CLI and bench/restoration.py
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    run_script(main)  # a PixelsmithError: one line, exit 2, like the CLI

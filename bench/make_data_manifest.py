@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 from pixelsmith.data.manifest import KNOWN_SETS, build_manifest
-from pixelsmith.errors import PixelsmithError
+from pixelsmith.errors import PixelsmithError, run_script
 
 
 def main() -> None:
@@ -52,8 +51,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except PixelsmithError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    run_script(main)  # a PixelsmithError: one line, exit 2, like the CLI

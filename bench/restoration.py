@@ -8,14 +8,8 @@ The protocol lives in the library (``pixelsmith.restore.benchmark``); this is it
 The data root defaults to $PIXELSMITH_DATA (see docs/data.md). `--help` lists every option.
 """
 
-import sys
-
-from pixelsmith.errors import PixelsmithError
+from pixelsmith.errors import run_script
 from pixelsmith.restore.benchmark import main
 
 if __name__ == "__main__":
-    try:
-        main()
-    except PixelsmithError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    run_script(main)  # a PixelsmithError: one line, exit 2, like the CLI

@@ -39,7 +39,6 @@ def make_batches(cfg: DataConfig, *, batch_size: int, seed: int, device: torch.d
     else:
         source = DeviceBatches(data, batch_size, seed, device, channels_last, shard=shard)
     source.info = DataInfo.of(cfg, data.num_classes)
-    source.class_names, source.source = data.class_names, data.source
     return source
 
 
@@ -55,6 +54,8 @@ class DeviceBatches:
                  channels_last: bool = False, shard: tuple[int, int] = (0, 1)):
         self.images = data.images.to(device)  # (N, C, H, W) uint8
         self.labels = None if data.labels is None else data.labels.to(device)
+        self.class_names, self.source = data.class_names, data.source
+        self.info: DataInfo | None = None  # set by make_batches, which knows the config
         self.batch_size, self.device = batch_size, device
         self.rank, self.world = shard
         self.local_size = batch_size // self.world  # the trainer checks divisibility
@@ -66,16 +67,29 @@ class DeviceBatches:
         return self.images.shape[0]
 
     def first_images(self, n: int) -> torch.Tensor:
+        """The set's first n whole images (patch sources crop their grids from these)."""
         return self.images[:n]
 
-    def next(self) -> Batch:
+    def next_indices(self) -> torch.Tensor:
+        """The next global batch's image indices (CPU), in shuffled epochs."""
         while self.order.numel() < self.batch_size:  # also covers sets smaller than a batch
             self.order = torch.cat([self.order, torch.randperm(len(self), generator=self.gen)])
         idx, self.order = self.order[: self.batch_size], self.order[self.batch_size :]
-        idx = idx[self.rank * self.local_size : (self.rank + 1) * self.local_size]
-        idx = idx.to(self.device, non_blocking=True)
-        x = from_uint8(self.images[idx]).contiguous(memory_format=self.memory_format)
+        return idx
+
+    def mine(self, t: torch.Tensor) -> torch.Tensor:
+        """This rank's rows of something drawn for the global batch, on the device."""
+        rows = slice(self.rank * self.local_size, (self.rank + 1) * self.local_size)
+        return t[rows].to(self.device, non_blocking=True)
+
+    def batch(self, x: torch.Tensor, idx: torch.Tensor) -> Batch:
+        """uint8 images of this rank's indices ``idx`` -> the Batch the objective gets."""
+        x = from_uint8(x).contiguous(memory_format=self.memory_format)
         return Batch(x=x, c=None if self.labels is None else self.labels[idx])
+
+    def next(self) -> Batch:
+        idx = self.mine(self.next_indices())
+        return self.batch(self.images[idx], idx)
 
     def state_dict(self) -> dict:
         return {"gen": self.gen.get_state(), "order": self.order.clone()}

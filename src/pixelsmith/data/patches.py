@@ -17,12 +17,12 @@ from pathlib import Path
 import torch
 
 from pixelsmith.data.base import Batch, ImageData
+from pixelsmith.data.batches import DeviceBatches
 from pixelsmith.data.image_files import read_image
-from pixelsmith.data.transforms import from_uint8
 from pixelsmith.errors import PixelsmithError
 
 
-class DevicePatches:
+class DevicePatches(DeviceBatches):
     """Batches of random ``patch_size`` crops with random flips/rotations.
 
     Images are visited in shuffled epochs (each image once per epoch, one patch per visit),
@@ -33,50 +33,25 @@ class DevicePatches:
     def __init__(self, data: ImageData, batch_size: int, patch_size: int, seed: int,
                  device: torch.device, channels_last: bool = False,
                  shard: tuple[int, int] = (0, 1)):
-        self.images = data.images.to(device)  # (N, C, H, W) uint8
-        self.labels = None if data.labels is None else data.labels.to(device)
-        h, w = self.images.shape[-2:]
+        h, w = data.images.shape[-2:]
         if patch_size < 1 or patch_size > min(h, w):
             raise PixelsmithError(f"data.patch_size must be in 1..{min(h, w)} (the images are "
                                   f"{h}x{w}), got {patch_size}")
-        self.batch_size, self.patch_size, self.device = batch_size, patch_size, device
-        self.rank, self.world = shard
-        self.local_size = batch_size // self.world
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.gen = torch.Generator().manual_seed(seed)
-        self.order = torch.empty(0, dtype=torch.long)  # indices still to visit (CPU)
+        super().__init__(data, batch_size, seed, device, channels_last, shard)
+        self.patch_size = patch_size
         p = torch.arange(patch_size, device=device)
         self._i, self._j = torch.meshgrid(p, p, indexing="ij")  # (P, P) row / column in a patch
 
-    def __len__(self) -> int:
-        return self.images.shape[0]
-
-    def first_images(self, n: int) -> torch.Tensor:
-        """The first n whole images (not patches): what the sample grids crop."""
-        return self.images[:n]
-
     def next(self) -> Batch:
         b, p = self.batch_size, self.patch_size
-        while self.order.numel() < b:
-            self.order = torch.cat([self.order, torch.randperm(len(self), generator=self.gen)])
-        idx, self.order = self.order[:b], self.order[b:]
+        idx = self.next_indices()
         h, w = self.images.shape[-2:]
         top = torch.randint(h - p + 1, (b,), generator=self.gen)
         left = torch.randint(w - p + 1, (b,), generator=self.gen)
         sym = torch.randint(8, (b,), generator=self.gen)  # see gather_patches
-        mine = slice(self.rank * self.local_size, (self.rank + 1) * self.local_size)
-        idx, top, left, sym = (t[mine].to(self.device, non_blocking=True)
-                               for t in (idx, top, left, sym))
-        x = gather_patches(self.images, idx, top, left, sym, self._i, self._j)
-        x = from_uint8(x).contiguous(memory_format=self.memory_format)
-        return Batch(x=x, c=None if self.labels is None else self.labels[idx])
-
-    def state_dict(self) -> dict:
-        return {"gen": self.gen.get_state(), "order": self.order.clone()}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.gen.set_state(state["gen"])
-        self.order = state["order"].clone()
+        idx, top, left, sym = (self.mine(t) for t in (idx, top, left, sym))
+        return self.batch(gather_patches(self.images, idx, top, left, sym, self._i, self._j),
+                          idx)
 
 
 def gather_patches(images: torch.Tensor, idx: torch.Tensor, top: torch.Tensor,
