@@ -5,7 +5,6 @@ recording the checkpoint's hash, the seed and the config, so the set can be rege
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import re
@@ -50,12 +49,11 @@ def export(model: LoadedModel, num: int, out: str | Path, *, seed: int = 0,
     obj = model.objective
     labels = torch.arange(num) % obj.sample_classes if obj.sample_classes else None
     batches = sample_batches(model, num, seed=seed, batch_size=batch_size, labels=labels)
-    first = next(batches)  # a model that cannot sample fails here, before any folder exists
     for name in folders:
         (out / name).mkdir(parents=True, exist_ok=True)
     counts = [0] * len(folders)
     with PngWriter(out, workers or min(8, os.cpu_count() or 1)) as writer:
-        for i, images in itertools.chain([first], batches):
+        for i, images in batches:
             pixels = to_uint8(images).cpu()  # (B, C, H, W) uint8
             paths = []
             for j in range(len(pixels)):

@@ -18,11 +18,11 @@ from pixelsmith.generate.loading import LoadedModel
 from pixelsmith.objectives import SampleNoise
 
 
-@torch.no_grad()
 def sample_batches(model: LoadedModel, num: int, *, seed: int = 0, batch_size: int = 256,
                    labels: torch.Tensor | None = None) -> Iterator[tuple[int, torch.Tensor]]:
     """(start, images) for consecutive chunks of ``num`` images, images in [-1, 1] on the
-    model's device, (B, C, H, W)."""
+    model's device, (B, C, H, W). Arguments are checked and the inputs drawn now, so a
+    model that cannot sample fails before the caller makes any folder."""
     if num < 1:
         raise PixelsmithError(f"--num must be at least 1, got {num}")
     if batch_size < 1:
@@ -31,9 +31,15 @@ def sample_batches(model: LoadedModel, num: int, *, seed: int = 0, batch_size: i
     gen = torch.Generator().manual_seed(seed)
     inputs = obj.sample_inputs(num, gen, labels)
     noise = SampleNoise.draw(num, gen)  # after the inputs, so the inputs do not change
+    return _chunks(model, inputs, noise, num, batch_size)
+
+
+@torch.no_grad()
+def _chunks(model, inputs, noise, num, batch_size) -> Iterator[tuple[int, torch.Tensor]]:
     for i in range(0, num, batch_size):
         rows = slice(i, i + batch_size)
-        yield i, obj.sample(model.net, {k: v[rows] for k, v in inputs.items()}, noise[rows])
+        yield i, model.objective.sample(model.net, {k: v[rows] for k, v in inputs.items()},
+                                        noise[rows])
 
 
 @torch.no_grad()

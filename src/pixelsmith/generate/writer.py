@@ -5,7 +5,6 @@ through ``PngWriter``."""
 
 from __future__ import annotations
 
-import itertools
 import queue
 import threading
 from pathlib import Path
@@ -91,10 +90,9 @@ def generate_to_folder(model: LoadedModel, num: int, out: str | Path, *, seed: i
         raise PixelsmithError(f"writer threads must be >= 1, got {writers}")
     out = Path(out)
     batches = sample_batches(model, num, seed=seed, batch_size=batch_size, labels=labels)
-    first = next(batches)  # bad arguments or a model that cannot sample: before any folder
     out.mkdir(parents=True, exist_ok=True)
     with PngWriter(out, writers, compress_level=1) as writer:  # level 1: big folders, fast
-        for i, images in itertools.chain([first], batches):
+        for i, images in batches:
             if writer.failed:
                 break
             # uint8 on the device: 4x less to copy to the host than float
