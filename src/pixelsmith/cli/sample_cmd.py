@@ -26,9 +26,11 @@ def sample(
         per_class_grid,
         write_images,
     )
+    from pixelsmith.generate.writer import check_grid
 
     model = load_model(run, device=device, use_ema=not no_ema)
     if per_class:
+        check_grid(model, num * max(model.objective.sample_classes, 1), out)
         images = per_class_grid(model, num, seed=seed)
         path = write_images(images, out, nrow=num)
     elif out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
@@ -37,6 +39,7 @@ def sample(
         path = generate_to_folder(model, num, out, seed=seed, labels=labels)
         images = range(num)
     else:
+        check_grid(model, num, out)
         images = generate(model, num, seed=seed, labels=class_labels(model, num, class_index))
         path = write_images(images, out)
     ema = ", EMA weights" if model.used_ema else ""

@@ -15,6 +15,7 @@ from typing import Any
 
 import pixelsmith.models  # noqa: F401 - registers the models
 import pixelsmith.objectives  # noqa: F401 - registers the objectives
+from pixelsmith.config.checks import check_config
 from pixelsmith.config.loader import apply_overrides, from_dict, read_yaml
 from pixelsmith.config.schema import Config, DataConfig, TrainConfig
 from pixelsmith.errors import PixelsmithError
@@ -26,6 +27,9 @@ MOVED = {"objective.lr_milestones": "train.lr_milestones", "objective.lr_gamma":
 
 
 def _component(registry, data: Any, path: str, default_name: str):
+    if data is not None and not isinstance(data, dict):  # `model: 3`, `--set model=[1]`
+        raise PixelsmithError(f"'{path}' must be a mapping of keys (like {path}.name: ...), "
+                              f"got {data!r}")
     data = dict(data or {})
     name = data.setdefault("name", default_name)
     if not isinstance(name, str):
@@ -54,7 +58,9 @@ def config_from_dict(data: Any) -> Config:
     objective = _component(OBJECTIVES, data.get("objective"), "objective",
                            type(model).default_objective)
     sections = {k: from_dict(cls, data.get(k), k) for k, cls in SECTIONS.items()}
-    return Config(model=model, objective=objective, **sections)
+    cfg = Config(model=model, objective=objective, **sections)
+    check_config(cfg)  # ranges: a bad value is an error now, not a traceback steps later
+    return cfg
 
 
 def upgrade_config(data: dict) -> dict:

@@ -10,6 +10,8 @@ size (centre square, antialiased bicubic, JPEG draft decoding: ``transforms.imag
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +23,60 @@ from pixelsmith.data.transforms import image_to_tensor, to_8bit
 from pixelsmith.errors import PixelsmithError, UnreadableImage
 
 ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+MAX_PIXELS_ENV = "PIXELSMITH_MAX_PIXELS"  # or `pixelsmith --max-pixels N`; 0 = no limit
+MAX_PIXELS = 200_000_000  # about 14,000 x 14,000: larger files are refused before decoding
+# our limit replaces Pillow's (a bare warning at 89 megapixels, an error at twice that), so a
+# file is refused with one message that says how to raise the limit
+Image.MAX_IMAGE_PIXELS = None
+
+
+def max_pixels() -> int | None:
+    """The largest image read, in pixels (None: no limit)."""
+    raw = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not raw:
+        return MAX_PIXELS
+    try:
+        value = int(float(raw))
+    except ValueError:
+        raise PixelsmithError(f"{MAX_PIXELS_ENV}={raw!r} is not a number of pixels") from None
+    return value if value > 0 else None
+
+
+def _unreadable(path: Path, reason: str) -> UnreadableImage:
+    err = UnreadableImage(f"cannot read image {path} ({reason})")
+    err.reason = reason  # the folder loaders list the reasons of the files they skipped
+    return err
+
+
+def _check_file(path: Path) -> None:
+    """A regular file, or UnreadableImage saying what else it is: opening a FIFO would wait
+    forever for a writer, a dangling link or a link loop is no picture."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise _unreadable(path, "a symlink to a missing file") from None
+        raise PixelsmithError(f"input image {path} does not exist") from None
+    except OSError as e:  # a symlink loop (ELOOP), no permission
+        raise _unreadable(path, e.strerror or type(e).__name__) from None
+    if not stat.S_ISREG(mode):
+        kind = ("a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode)
+                else "not a regular file")
+        raise _unreadable(path, kind)
+
+
+def _check_pixels(img: Image.Image, path: Path) -> None:
+    """Refuse a decompression bomb before decoding: the header's size against the limit."""
+    limit = max_pixels()
+    w, h = img.size
+    if limit is not None and w * h > limit:
+        raise _unreadable(path, f"{w} x {h} = {w * h / 1e6:.0f} megapixels, over the limit of "
+                                f"{limit / 1e6:g} against decompression bombs; raise it with "
+                                f"pixelsmith --max-pixels {w * h} ... or {MAX_PIXELS_ENV}={w * h}")
+    if img.mode == "F":  # float TIFFs: an inf or NaN pixel would turn the scaling black
+        a = np.asarray(img)
+        if not np.isfinite(a).all():
+            raise _unreadable(path, "it holds NaN or infinite pixel values")
 
 
 @dataclass
@@ -46,10 +102,10 @@ def read_image(path: str | Path, channels: int | None = None, *, size: int | Non
         raise PixelsmithError(f"channels must be None, 1 or 3, got {channels}")
     if size is not None and (channels is None or keep_alpha):
         raise PixelsmithError("read_image: size needs channels and no keep_alpha")
-    if not path.is_file():
-        raise PixelsmithError(f"input image {path} does not exist")
+    _check_file(path)
     try:
         with Image.open(path) as img:
+            _check_pixels(img, path)
             if size is not None:
                 return ImageFile(path, image_to_tensor(img, size, channels))
             img = ImageOps.exif_transpose(img)  # phone photos store rotation in EXIF only
@@ -69,11 +125,11 @@ def read_image(path: str | Path, channels: int | None = None, *, size: int | Non
             elif channels == 3 and img.mode == "L":
                 img = img.convert("RGB")
             a = np.array(img)  # a copy: Pillow's buffer is read-only
+    except UnreadableImage:
+        raise
     except Exception as e:  # any decoder failure (truncated, not an image, bomb)
         reason = f"{type(e).__name__}: {str(e).splitlines()[0][:80] if str(e) else ''}"
-        err = UnreadableImage(f"cannot read image {path} ({reason})")
-        err.reason = reason
-        raise err from None
+        raise _unreadable(path, reason) from None
     a = a[None] if a.ndim == 2 else a.transpose(2, 0, 1)  # (H, W, C) -> (C, H, W)
     pixels = torch.from_numpy(np.ascontiguousarray(a))
     if (equal_rgb_is_gray and channels is None and pixels.shape[0] == 3
@@ -96,7 +152,15 @@ def save_png(pixels: torch.Tensor, path: str | Path, alpha: np.ndarray | None = 
             mask = mask.resize(pic.size, Image.Resampling.BICUBIC)
         pic.putalpha(mask)
     path.parent.mkdir(parents=True, exist_ok=True)
-    pic.save(path, compress_level=compress_level)
+    if path.is_dir():
+        raise PixelsmithError(f"cannot write {path}: a folder of that name is in the way")
+    # written beside and renamed: a kill or Ctrl-C never leaves a half-written PNG behind
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        pic.save(tmp, format="PNG", compress_level=compress_level)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 

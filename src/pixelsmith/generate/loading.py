@@ -18,7 +18,12 @@ from pixelsmith.errors import PixelsmithError
 from pixelsmith.models import build_model
 from pixelsmith.objectives import Objective
 from pixelsmith.registry import OBJECTIVES
-from pixelsmith.training.checkpoint import Checkpoint, load_checkpoint, load_nets
+from pixelsmith.training.checkpoint import (
+    Checkpoint,
+    load_checkpoint,
+    load_nets,
+    require_finite,
+)
 
 
 @dataclass
@@ -48,6 +53,7 @@ def load_model(run_or_ckpt: str | Path | Checkpoint, *, device: str = "auto",
     nets = build_model(cfg.model, img_size=info.img_size, img_channels=info.img_channels,
                        num_classes=info.num_classes)
     load_nets(dict(nets.items()), ckpt.model, ckpt.path)
+    require_finite(ckpt.model, ckpt.path)  # NaN weights: black images scored as a model
     objective = OBJECTIVES.get(cfg.objective.name)(cfg.objective, nets.to(dev), info, dev)
     # where training stood: anything the objective derives from the step (a fade-in,
     # the current resolution) is what the checkpoint was trained at
@@ -56,6 +62,7 @@ def load_model(run_or_ckpt: str | Path | Checkpoint, *, device: str = "auto",
     used_ema = use_ema and ckpt.ema is not None
     if used_ema:
         load_nets({name: nets[name]}, ckpt.ema, ckpt.path)
+        require_finite(ckpt.ema, ckpt.path, "EMA weights")
     return LoadedModel(cfg, ckpt.meta, objective, nets[name].eval(), ckpt.path, used_ema)
 
 

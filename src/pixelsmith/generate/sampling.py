@@ -17,29 +17,52 @@ from pixelsmith.errors import PixelsmithError
 from pixelsmith.generate.loading import LoadedModel
 from pixelsmith.objectives import SampleNoise
 
+BLOCK = 65536  # images whose inputs are drawn at once: memory stays bounded for any --num
+
+
+def _block_generator(seed: int, block: int) -> torch.Generator:
+    """Block 0 draws from ``seed`` itself (so up to BLOCK images are what they always were);
+    later blocks from seeds derived from (seed, block)."""
+    if block == 0:
+        return torch.Generator().manual_seed(seed)
+    return torch.Generator().manual_seed((seed * 1_000_003 + block * 0x9E3779B1) % 2**63)
+
 
 def sample_batches(model: LoadedModel, num: int, *, seed: int = 0, batch_size: int = 256,
                    labels: torch.Tensor | None = None) -> Iterator[tuple[int, torch.Tensor]]:
     """(start, images) for consecutive chunks of ``num`` images, images in [-1, 1] on the
-    model's device, (B, C, H, W). Arguments are checked and the inputs drawn now, so a
-    model that cannot sample fails before the caller makes any folder."""
+    model's device, (B, C, H, W). Arguments are checked and the first inputs drawn now, so
+    a model that cannot sample fails before the caller makes any folder.
+
+    Inputs are drawn BLOCK images at a time (then their noise seeds), each block from its
+    own generator: the same seed gives the same images whatever the batch size, and a
+    billion images need no more memory than one block."""
     if num < 1:
         raise PixelsmithError(f"--num must be at least 1, got {num}")
     if batch_size < 1:
         raise PixelsmithError(f"the batch size must be at least 1, got {batch_size}")
-    obj = model.objective
-    gen = torch.Generator().manual_seed(seed)
-    inputs = obj.sample_inputs(num, gen, labels)
-    noise = SampleNoise.draw(num, gen)  # after the inputs, so the inputs do not change
-    return _chunks(model, inputs, noise, num, batch_size)
+    if labels is not None and len(labels) != num:
+        raise PixelsmithError(f"need {num} labels, got {len(labels)}")
+    first = _draw(model, 0, min(num, BLOCK), seed, labels)
+    return _chunks(model, first, num, seed, batch_size, labels)
+
+
+def _draw(model, start: int, stop: int, seed: int, labels):
+    gen = _block_generator(seed, start // BLOCK)
+    rows = None if labels is None else labels[start:stop]
+    inputs = model.objective.sample_inputs(stop - start, gen, rows)
+    return inputs, SampleNoise.draw(stop - start, gen)  # after the inputs: they stay put
 
 
 @torch.no_grad()
-def _chunks(model, inputs, noise, num, batch_size) -> Iterator[tuple[int, torch.Tensor]]:
-    for i in range(0, num, batch_size):
-        rows = slice(i, i + batch_size)
-        yield i, model.objective.sample(model.net, {k: v[rows] for k, v in inputs.items()},
-                                        noise[rows])
+def _chunks(model, first, num, seed, batch_size, labels) -> Iterator[tuple[int, torch.Tensor]]:
+    for start in range(0, num, BLOCK):
+        stop = min(num, start + BLOCK)
+        inputs, noise = first if start == 0 else _draw(model, start, stop, seed, labels)
+        for i in range(0, stop - start, batch_size):
+            rows = slice(i, i + batch_size)
+            yield start + i, model.objective.sample(
+                model.net, {k: v[rows] for k, v in inputs.items()}, noise[rows])
 
 
 @torch.no_grad()
@@ -60,7 +83,7 @@ def class_labels(model: LoadedModel, num: int, class_index: int | None) -> torch
         raise PixelsmithError(f"--class: the model in {model.path} is not conditional")
     if not 0 <= class_index < k:
         raise PixelsmithError(f"--class must be in 0..{k - 1}, got {class_index}")
-    return torch.full((num,), class_index, dtype=torch.long)
+    return torch.tensor(class_index).expand(num)  # one value seen num times: no num-sized copy
 
 
 def per_class_grid(model: LoadedModel, per_class: int, *, seed: int = 0) -> torch.Tensor:

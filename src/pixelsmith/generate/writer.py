@@ -19,6 +19,8 @@ from pixelsmith.generate.sampling import sample_batches
 from pixelsmith.training.run_log import save_grid
 
 GRID_SUFFIXES = (".png", ".jpg", ".jpeg")
+GRID_MAX_PIXELS = 64_000_000  # a grid is made in memory: larger requests go to a folder
+PROGRESS_MIN_IMAGES = 2000  # a folder of fewer is written before a bar would be useful
 
 
 class PngWriter:
@@ -67,6 +69,25 @@ class PngWriter:
         self.close()
 
 
+def check_grid(model: LoadedModel, num: int, out: str | Path) -> None:
+    """Refuse a grid that would not fit in memory (or in a PNG a person can open), and a
+    grid path that is a folder, before anything is generated."""
+    out = Path(out)
+    if out.suffix.lower() not in GRID_SUFFIXES:  # a folder of PNGs: written as it goes
+        return
+    if out.is_dir():
+        raise PixelsmithError(f"--out {out} is a folder; a grid needs a file name such as "
+                              f"{out / 'samples.png'} (a folder path without .png writes one "
+                              "PNG per image)")
+    info = model.objective.info
+    pixels = num * max(info.img_size, 1) ** 2
+    if pixels > GRID_MAX_PIXELS:
+        raise PixelsmithError(
+            f"a grid of {num} images of {info.img_size} px is too large for one picture "
+            f"(at most {GRID_MAX_PIXELS // max(info.img_size, 1) ** 2} images); write them to "
+            "a folder instead: --out DIR (no .png)")
+
+
 def write_images(images: torch.Tensor, out: str | Path, nrow: int | None = None) -> Path:
     """A ``.png``/``.jpg`` path gets one grid (``nrow`` images a row); any other path
     becomes a folder of files ``000000.png``, ..."""
@@ -90,12 +111,22 @@ def generate_to_folder(model: LoadedModel, num: int, out: str | Path, *, seed: i
         raise PixelsmithError(f"writer threads must be >= 1, got {writers}")
     out = Path(out)
     batches = sample_batches(model, num, seed=seed, batch_size=batch_size, labels=labels)
+    if out.exists() and not out.is_dir():
+        raise PixelsmithError(f"--out {out} is a file; give a folder for the images")
     out.mkdir(parents=True, exist_ok=True)
-    with PngWriter(out, writers, compress_level=1) as writer:  # level 1: big folders, fast
+    from rich.console import Console
+    from rich.progress import Progress
+
+    # memory is bounded: inputs drawn a block at a time, a short queue of batches to write
+    bar = Progress(console=Console(stderr=True), transient=True,
+                   disable=num < PROGRESS_MIN_IMAGES)
+    with bar, PngWriter(out, writers, compress_level=1) as writer:  # level 1: fast
+        task = bar.add_task(f"writing {num} images", total=num)
         for i, images in batches:
             if writer.failed:
                 break
             # uint8 on the device: 4x less to copy to the host than float
             pixels = to_uint8(images).cpu()
             writer.put(pixels, [out / f"{i + j:06d}.png" for j in range(len(pixels))])
+            bar.update(task, completed=i + len(pixels))
     return out

@@ -4,6 +4,7 @@ each number with its protocol, append the records to the run's ``metrics.jsonl``
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -18,18 +19,28 @@ from pixelsmith.metrics.base import EvalContext
 from pixelsmith.registry import METRICS
 
 FEATURES = ("evaluator", "inception")
+STREAMED_REFERENCE = 50_000  # reference pictures taken from a set too large to load whole
 
 
-def reference_data(data_cfg, data_root: str | None = None) -> tuple[ImageData, str]:
-    """The reference images: the test split when the data set has one, else train."""
+def reference_data(data_cfg, data_root: str | None = None, num: int = 0
+                   ) -> tuple[ImageData, str]:
+    """The reference images: the test split when the data set has one, else train. A set
+    that trains streamed (data.stream) is never loaded whole: its first
+    max(num, STREAMED_REFERENCE) pictures in stored order are the reference (packs and
+    streamed folders are stored shuffled, so they are a fair sample)."""
     cfg = replace(data_cfg, max_images=None, download=False,
                   root=data_root if data_root is not None else data_cfg.root)
+    from pixelsmith.data.stream_sets import open_stream
     from pixelsmith.metrics.evaluator import load_test_split
 
     data = load_test_split(cfg)
     if data is not None:
         return data, f"{cfg.name} test"
-    return load_dataset(replace(cfg, split="train")), f"{cfg.name} train"
+    train = replace(cfg, split="train")
+    coll = open_stream(train)
+    if coll is not None:
+        return coll.head(min(coll.count, max(num, STREAMED_REFERENCE))), f"{cfg.name} train"
+    return load_dataset(train), f"{cfg.name} train"
 
 
 def make_extractor(features: str, data_cfg, *, evaluator: str | Path | None = None,
@@ -70,6 +81,7 @@ def run_metrics(ctx: EvalContext, names: list[str], *, step: int | None = None,
             "features": getattr(ex, "name", None), "features_sha256": getattr(ex, "fingerprint",
                                                                               None),
             "reference": ctx.reference, "n_fake": ctx.num, "n_real": min(ctx.num, len(ctx.real)),
+            "reference_images": len(ctx.real),  # the pool: fewer than the set when streamed
             "uint8": ctx.quantize, "checkpoint_sha256": ckpt_sha,
             "ema": bool(getattr(ctx.model, "used_ema", False)), "seed": ctx.seed,
             "pixelsmith": pixelsmith.__version__,
@@ -103,7 +115,7 @@ def evaluate(run_or_ckpt: str | Path, metrics: list[str], *, num: int = 10000, s
     """Evaluate a run's checkpoint; returns the records (and appends them to metrics.jsonl)."""
     model = load_model(run_or_ckpt, device=device, use_ema=use_ema)
     dev = next(model.net.parameters()).device
-    real, ref = reference_data(model.cfg.data, data_root)
+    real, ref = reference_data(model.cfg.data, data_root, num)
     ex = make_extractor(features, model.cfg.data, evaluator=evaluator, inception=inception,
                         device=dev)
     ctx = EvalContext(model=model, real=real, num=num, seed=seed, device=dev,
@@ -111,6 +123,10 @@ def evaluate(run_or_ckpt: str | Path, metrics: list[str], *, num: int = 10000, s
                       quantize=quantize, reference=ref)
     records = run_metrics(ctx, metrics, step=model.meta.get("step"),
                           ckpt_sha=checkpoint_sha256(model.path))
+    bad = next((r for r in records if not math.isfinite(r[r["metric"]])), None)
+    if bad is not None:  # never recorded as if it were a score
+        raise PixelsmithError(f"{model.path}: metric {bad['metric']} came out "
+                              f"{bad[bad['metric']]}; nothing recorded in metrics.jsonl")
     if write:
         append_records(run_dir_of(model.path), records)
     return records

@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import time
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -258,4 +259,23 @@ def load_evaluator(cfg: DataConfig, path: str | Path | None = None,
         raise PixelsmithError(
             f"{folder}: evaluator is for {ev.info['img_size']}px/{ev.info['img_channels']}ch "
             f"images, the model makes {cfg.img_size}px/{cfg.img_channels}ch")
+    warn_if_weak(ev, cfg)
     return ev
+
+
+def weak_accuracy(num_classes: int) -> float:
+    """Held-out accuracy below which an evaluator's features say little: halfway between
+    chance and perfect (55% for 10 classes). Such features make poor images look close to
+    the real ones, so an FID from them is not worth reading."""
+    chance = 1 / max(num_classes, 1)
+    return chance + (1 - chance) / 2
+
+
+def warn_if_weak(ev: EvaluatorFeatures, cfg: DataConfig) -> None:
+    acc, k = ev.info.get("held_out_accuracy"), ev.num_classes
+    if isinstance(acc, (int, float)) and acc < weak_accuracy(k):
+        warnings.warn(
+            f"the evaluator in {ev.folder} classifies only {acc:.0%} of held-out images right "
+            f"(chance {1 / k:.0%}; below {weak_accuracy(k):.0%} its features are too weak for "
+            f"FID/KID/IS/PR to mean much): retrain it with `pixelsmith evaluator train "
+            f"--dataset {cfg.name}`", stacklevel=2)

@@ -4,8 +4,8 @@ checkpoint by ``train.best_metric``."""
 
 from __future__ import annotations
 
-import json
 import re
+import warnings
 
 import torch
 
@@ -22,7 +22,7 @@ from pixelsmith.metrics.evaluate import (
 )
 from pixelsmith.registry import METRICS
 from pixelsmith.training import distributed as dist
-from pixelsmith.training.checkpoint import pin_best
+from pixelsmith.training.checkpoint import pin_best, read_pointer
 
 HIGHER_IS_BETTER = frozenset({"is", "precision", "recall", "acc"})
 
@@ -103,7 +103,7 @@ def attach_evaluation(trainer) -> None:
 
 def _context(tr) -> EvalContext:
     t = tr.cfg.train
-    real, ref = reference_data(tr.cfg.data)
+    real, ref = reference_data(tr.cfg.data, num=t.eval_num)
     ex = make_extractor(t.eval_features, tr.cfg.data, device=tr.device)
     return EvalContext(model=None, real=real, num=t.eval_num, seed=t.seed, device=tr.device,
                        batch_size=max(t.batch_size, 256), cache_dir=metrics_cache_dir(),
@@ -112,8 +112,13 @@ def _context(tr) -> EvalContext:
 
 def _current_best(trainer, metric: str) -> float | None:
     """On resume, the value behind ``best.json`` so a worse checkpoint does not replace it."""
-    path = trainer.run_dir / "checkpoints" / "best.json"
-    if not metric or not path.is_file():
+    if not metric:
         return None
-    best = json.loads(path.read_text())
-    return best["value"] if short_name(best.get("metric", "")) == metric else None
+    try:
+        best = read_pointer(trainer.run_dir / "checkpoints", "best.json")
+    except PixelsmithError as e:  # damaged: the next save moves it aside; start afresh
+        warnings.warn(f"{e}; the best checkpoint is picked anew", stacklevel=2)
+        return None
+    if best is None or not isinstance(best.get("value"), (int, float)):
+        return None
+    return best["value"] if short_name(str(best.get("metric", ""))) == metric else None

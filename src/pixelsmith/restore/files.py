@@ -9,6 +9,9 @@ RGBA icon comes out RGBA. A colour picture whose three channels are equal counts
 
 from __future__ import annotations
 
+import math
+import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +23,10 @@ from pixelsmith.data.transforms import rgb_to_gray, uint8_to_unit, unit_to_uint8
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.metrics.restoration_protocol import psnr255, shave
 from pixelsmith.restore.restorer import Restorer
+from pixelsmith.restore.tiling import reporting_tiles
+
+PROGRESS_MIN_TILES = 64  # fewer tiles take seconds: a progress line would only be noise
+OUTPUT_SUFFIXES = ("", "_compare", "_degraded")  # what restore / inpaint write per input
 
 
 @dataclass
@@ -95,6 +102,53 @@ def psnr_uint8(a: torch.Tensor, b: torch.Tensor, border: int = 0) -> float:
     return psnr255(a, b).item()
 
 
+def check_sigma(sigma: float | None) -> None:
+    """``--sigma``: a noise level on the 0-255 scale (NaN would restore to black)."""
+    if sigma is not None and not (math.isfinite(sigma) and 0 <= sigma <= 255):
+        raise PixelsmithError(f"--sigma must be a noise level in 0..255, got {sigma:g}")
+
+
+def check_output_folder(out: Path, inputs: list[Path], root: Path | None,
+                        keep: list[Path] = ()) -> None:
+    """Refuse an ``--out`` that is a file, or whose outputs would replace an input (``-o``
+    on the input folder, ``-i photo.png -o .``) or a file in ``keep`` (the mask), naming
+    it; before any work."""
+    if out.exists() and not out.is_dir():
+        raise PixelsmithError(f"--out {out} is a file; --out must be a folder (the restored "
+                              "pictures are written into it as <name>.png)")
+    sources = {}
+    for p in [*inputs, *keep]:
+        try:
+            sources[Path(p).resolve()] = p
+        except (OSError, RuntimeError):  # a symlink loop: skipped later, never written over
+            continue
+    for p in inputs:
+        for suffix in OUTPUT_SUFFIXES:  # nested like the input folder, or flat (inpainting)
+            nested = output_path(p, root, out, suffix)
+            for dest in {nested, out / f"{p.stem}{suffix}.png"}:
+                hit = sources.get(dest.resolve())
+                if hit is not None:
+                    what = "its restored version" if hit == p else f"the output of {p}"
+                    raise PixelsmithError(f"--out {out} would overwrite the input {hit} with "
+                                          f"{what}; choose another --out folder")
+
+
+class TileReport:
+    """Progress of one very large picture on stderr, a line every few seconds:
+    ``big.png: tile 120/900 (13%)``; small pictures print nothing."""
+
+    def __init__(self, path: Path, every_s: float = 3.0):
+        self.path, self.every_s, self.last = path, every_s, 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if total < PROGRESS_MIN_TILES or (now - self.last < self.every_s and done < total):
+            return
+        self.last = now
+        print(f"{self.path.name}: tile {done}/{total} ({100 * done // total}%)",
+              file=sys.stderr, flush=True)
+
+
 def output_path(path: Path, root: Path | None, out_dir: Path, suffix: str = "") -> Path:
     rel = path.relative_to(root).parent if root is not None else Path()
     return out_dir / rel / f"{path.stem}{suffix}.png"
@@ -109,6 +163,7 @@ def restore_file(r: Restorer, path: Path, out_dir: Path, *, root: Path | None = 
     from pixelsmith.data.degradations import crop_to_multiple
     from pixelsmith.objectives.restoration import degradation_from_config
 
+    check_sigma(sigma)
     img = read_image_file(path)
     pixels = fit_channels(img, r)
     res = Result(path)
@@ -126,13 +181,14 @@ def restore_file(r: Restorer, path: Path, out_dir: Path, *, root: Path | None = 
             sigma = float(known["sigma"][0])
     else:
         clean, y01 = None, uint8_to_unit(pixels)
-    if luma_sr(img, r):
-        ycc = rgb_to_ycbcr(y01.clamp(0, 1))
-        big = r.restore_image(ycc[:1], tile=tile, overlap=overlap, sigma=sigma)
-        chroma = upscale_for_display(ycc[1:], tuple(big.shape[-2:]))
-        x01 = ycbcr_to_rgb(torch.cat([big, chroma]))
-    else:
-        x01 = r.restore_image(y01, tile=tile, overlap=overlap, sigma=sigma)
+    with reporting_tiles(TileReport(path)):  # Ctrl-C between tiles aborts, nothing written
+        if luma_sr(img, r):
+            ycc = rgb_to_ycbcr(y01.clamp(0, 1))
+            big = r.restore_image(ycc[:1], tile=tile, overlap=overlap, sigma=sigma)
+            chroma = upscale_for_display(ycc[1:], tuple(big.shape[-2:]))
+            x01 = ycbcr_to_rgb(torch.cat([big, chroma]))
+        else:
+            x01 = r.restore_image(y01, tile=tile, overlap=overlap, sigma=sigma)
     out = to_file_channels(x01, img)
     res.written.append(save_png(out, output_path(path, root, out_dir), img.alpha))
     shown_in = to_file_channels(upscale_for_display(y01.clamp(0, 1), out.shape[-2:]), img)

@@ -12,11 +12,27 @@ visible seams.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import torch
 
 from pixelsmith.errors import PixelsmithError
+
+# who hears of each finished tile when tiled_apply is not told (set by reporting_tiles), so the
+# file-level code can show progress through a Restorer without threading a callback through it
+_ON_TILE: ContextVar[Callable[[int, int], None] | None] = ContextVar("on_tile", default=None)
+
+
+@contextmanager
+def reporting_tiles(on_tile: Callable[[int, int], None]) -> Iterator[None]:
+    """Inside the block, every ``tiled_apply`` calls ``on_tile(done, total)`` per tile."""
+    token = _ON_TILE.set(on_tile)
+    try:
+        yield
+    finally:
+        _ON_TILE.reset(token)
 
 
 def _starts(length: int, tile: int, step: int) -> list[int]:
@@ -46,12 +62,14 @@ def _ramp(length: int, inner_start: bool, inner_end: bool, margin: int, ramp: in
 
 
 def tiled_apply(fn: Callable[[torch.Tensor], torch.Tensor], y: torch.Tensor, *, tile: int,
-                overlap: int, scale: int = 1) -> torch.Tensor:
+                overlap: int, scale: int = 1,
+                on_tile: Callable[[int, int], None] | None = None) -> torch.Tensor:
     """``fn`` over (N, C, H, W) in tiles of ``tile`` x ``tile`` input pixels overlapping by
     ``overlap``, blended into (N, C', H*scale, W*scale) on y's device.
 
     ``fn`` maps (N, C, h, w) to (N, C', h*scale, w*scale) and may run on another device.
     Exact (equal to ``fn(y)``) when fn's receptive radius is at most overlap // 4.
+    ``on_tile(done, total)`` is called after each tile (progress for very large images).
     """
     if y.dim() != 4:
         raise PixelsmithError(f"tiled_apply needs (N, C, H, W), got {tuple(y.shape)}")
@@ -65,8 +83,11 @@ def tiled_apply(fn: Callable[[torch.Tensor], torch.Tensor], y: torch.Tensor, *, 
     step = tile - overlap
     margin, ramp = overlap // 4, overlap // 2
     out = weight = None
-    for top in _starts(h, tile, step):
-        for left in _starts(w, tile, step):
+    tops, lefts = _starts(h, tile, step), _starts(w, tile, step)
+    done, total = 0, len(tops) * len(lefts)
+    on_tile = on_tile or _ON_TILE.get()
+    for top in tops:
+        for left in lefts:
             th, tw = min(tile, h), min(tile, w)
             part = fn(y[:, :, top : top + th, left : left + tw]).to(y.device)
             if out is None:
@@ -83,4 +104,7 @@ def tiled_apply(fn: Callable[[torch.Tensor], torch.Tensor], y: torch.Tensor, *, 
                                                                   (left + tw) * scale)
             out[:, :, ys, xs] += part * win.to(part.dtype)
             weight[ys, xs] += win
+            done += 1
+            if on_tile is not None:
+                on_tile(done, total)
     return out / weight.clamp_min(1e-12).to(out.dtype)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -33,6 +34,42 @@ class RunLog:
 
             self._tb = SummaryWriter(str(self.run_dir / "tensorboard"))
         return self._tb
+
+    def repair(self, step: int) -> str | None:
+        """On resume from a checkpoint at ``step``: drop a half-written last line (what a
+        kill or a full disk leaves; the next row would be glued to it) and the rows logged
+        after ``step``, which the resumed run logs again. Returns a note saying what was
+        dropped, or None when the file was whole."""
+        if not self.enabled or not self.jsonl.is_file():
+            return None
+        text = self.jsonl.read_bytes()
+        lines = text.split(b"\n")
+        tail = lines.pop()  # b"" when the file ends with a newline
+        kept, torn, later = [], 0, 0
+        for i, line in enumerate(lines):
+            try:
+                row = json.loads(line)
+            except ValueError:  # a torn line: only the last can be; keep others untouched
+                if i == len(lines) - 1:
+                    torn += 1
+                    continue
+                kept.append(line)
+                continue
+            if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] > step:
+                later += 1
+                continue
+            kept.append(line)
+        torn += bool(tail.strip())
+        if not torn and not later:
+            return None
+        tmp = self.jsonl.with_name(f".{self.jsonl.name}.tmp")
+        tmp.write_bytes(b"".join(line + b"\n" for line in kept))
+        os.replace(tmp, self.jsonl)
+        parts = ["dropped a half-written last line (left by an interrupted run)"] if torn else []
+        if later:
+            parts.append(f"dropped {later} row(s) logged after step {step}, the checkpoint "
+                         "resumed from (they are logged again)")
+        return f"{self.jsonl}: " + "; ".join(parts)
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
         if not self.enabled:

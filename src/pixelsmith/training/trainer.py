@@ -8,6 +8,7 @@ and extras such as evaluation during training are callbacks (``add_callback``), 
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 import time
 import warnings
@@ -29,13 +30,24 @@ from pixelsmith.objectives import Objective, SampleNoise
 from pixelsmith.registry import OBJECTIVES
 from pixelsmith.training import compiled
 from pixelsmith.training import distributed as dist
-from pixelsmith.training.checkpoint import Checkpoint, load_checkpoint, load_nets, save_checkpoint
+from pixelsmith.training.checkpoint import (
+    STATE_FILE,
+    Checkpoint,
+    load_checkpoint,
+    load_nets,
+    read_pointer,
+    require_finite,
+    save_checkpoint,
+)
 from pixelsmith.training.ema import EMA
 from pixelsmith.training.progress import TrainProgress
 from pixelsmith.training.run_log import RunLog, save_grid
 from pixelsmith.training.schedule import LRSchedule
 
 EVENTS = ("on_step_end", "on_log", "on_sample", "on_checkpoint", "on_train_end")
+# a weight this large has run away (a healthy net's are far below 100): the run is stopped
+# at the next log row or checkpoint, as for a NaN, before it saves garbage
+WEIGHT_LIMIT = 1e6
 
 
 class Trainer:
@@ -93,6 +105,9 @@ class Trainer:
         self._stop = False
         if resume is not None:
             self._load(resume)
+            note = self.log.repair(self.step)  # a torn last line or rows past the checkpoint
+            if note:
+                print(f"note: {note}", file=sys.stderr)
         self._compile_check = t.compile and compiled.compile_networks(
             self.nets, t.compile_nets, t.compile_mode)
         self._graphs = self._compile_check and t.compile_mode == "reduce-overhead" and hasattr(
@@ -146,6 +161,7 @@ class Trainer:
                         rate = (self.images_seen - img_last) / max(now - t_last, 1e-9)
                         t_last, img_last = now, self.images_seen
                         values = self._flush_losses() | {"train/img_per_s": rate}
+                        self._check_weights()
                         # a Ctrl-C reaches the ranks at different steps (or only one of
                         # them): all stop here together, or a rank that left early would
                         # leave the others waiting in the next all_reduce
@@ -159,6 +175,7 @@ class Trainer:
                         self.save()
         finally:
             restore()
+            self.batches.close()  # streamed data: the feeder thread and its workers end here
         if self._stop:
             self.save()
             if main:
@@ -203,7 +220,7 @@ class Trainer:
         """Write a checkpoint (rank 0 only; other ranks get the path it goes to)."""
         if not self.dist.is_main:
             return self.run_dir / "checkpoints"
-        self._check_finite()
+        self._check_weights()
         path = save_checkpoint(
             self.run_dir / "checkpoints", self.step, nets=dict(self.nets.items()),
             ema=None if self.ema is None else self.ema.net,
@@ -293,23 +310,43 @@ class Trainer:
         bad = [k for k, v in zip(keys, means) if v != v or abs(v) == float("inf")]
         self._sums, self._counts = {}, {}
         if bad:
-            raise PixelsmithError(
-                f"loss {bad[0]} became NaN/inf before step {self.step}; the last checkpoint "
-                f"in {self.run_dir / 'checkpoints'} is intact (try a lower learning rate)")
+            raise PixelsmithError(f"loss {bad[0]} became NaN/inf before step {self.step}; "
+                                  f"{self._last_good()} (try a lower learning rate)")
         return dict(zip(keys, means))
 
-    def _check_finite(self) -> None:
-        """Refuse to write NaN/inf weights: the last good checkpoint must stay the newest."""
+    def _last_good(self) -> str:
+        """Where the run can go on from, truthfully: the newest checkpoint, or none."""
+        root = self.run_dir / "checkpoints"
+        try:
+            last = read_pointer(root, "last.json")
+        except PixelsmithError:
+            last = None
+        if last is None:
+            return f"no checkpoint was written, {root} holds none"
+        return f"the last good checkpoint, step {last.get('step', '?')} in {root}, is intact"
+
+    def _check_weights(self) -> None:
+        """Stop a diverged run: NaN/inf weights, or weights past WEIGHT_LIMIT (a learning
+        rate far too high drives them to 1e30 while the losses still look like numbers).
+        One host sync, at log rows and before each checkpoint."""
         nets = dict(self.nets.items())
         if self.ema is not None:
             nets["ema"] = self.ema.net
         for name, net in nets.items():
-            tensors = [t for t in (*net.parameters(), *net.buffers()) if t.is_floating_point()]
-            if tensors and not torch.stack([t.isfinite().all() for t in tensors]).all():
+            params = [t.detach() for t in net.parameters() if t.is_floating_point()]
+            buffers = [t for t in net.buffers() if t.is_floating_point()]
+            if not params and not buffers:
+                continue
+            finite = torch.stack([t.isfinite().all() for t in (*params, *buffers)]).all()
+            peak = torch.stack([t.abs().amax() for t in params if t.numel()] or
+                               [torch.zeros((), device=self.device)]).max()
+            finite, peak = finite.item(), peak.item()  # one sync for both
+            if not finite or peak > WEIGHT_LIMIT:
+                what = "became NaN/inf" if not finite else (
+                    f"ran away (largest {peak:.3g}, over the limit {WEIGHT_LIMIT:g})")
                 raise PixelsmithError(
-                    f"weights of '{name}' became NaN/inf by step {self.step}; no checkpoint "
-                    f"written, the last good one in {self.run_dir / 'checkpoints'} is intact "
-                    "(try a lower learning rate)")
+                    f"weights of '{name}' {what} by step {self.step}: training diverged; no "
+                    f"checkpoint written for it, {self._last_good()} (try a lower learning rate)")
 
     def _fire(self, event: str) -> None:
         for fn in self.callbacks[event]:
@@ -352,26 +389,33 @@ class Trainer:
         }
 
     def _load(self, ckpt: Checkpoint) -> None:
+        require_finite(ckpt.model, ckpt.path)
         load_nets(dict(self.nets.items()), ckpt.model, ckpt.path)
         if self.ema is not None:
             if ckpt.ema is None:  # EMA switched on at resume: start it from the weights
                 self.ema.net.load_state_dict(self.nets[self.objective.sample_module].state_dict())
             else:
                 load_nets({self.objective.sample_module: self.ema.net}, ckpt.ema, ckpt.path)
-        state = ckpt.train_state()
+        state = ckpt.train_state()  # its shape checked: checkpoint.check_train_state
         for phase in self.phases:
             if phase.name not in state["optimizers"]:
                 raise PixelsmithError(f"{ckpt.path}: no optimizer state for phase '{phase.name}'")
-            initial = [g["initial_lr"] for g in phase.optimizer.param_groups]
-            phase.optimizer.load_state_dict(state["optimizers"][phase.name])
-            # checkpoints from before the trainer's schedule hold the decayed rate and no
-            # initial one: the config's initial rate is the base (not the decayed rate)
-            for group, lr0 in zip(phase.optimizer.param_groups, initial):
-                group.setdefault("initial_lr", lr0)
-        self.objective.load_state_dict(state.get("objective", {}))
-        torch.set_rng_state(state["rng"]["torch"])
-        if "cuda" in state["rng"] and self.device.type == "cuda":
-            torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
-        self.batches.load_state_dict(state["rng"]["batches"])
+        try:  # the contents (tensor shapes, parameter groups) are checked by torch itself
+            for phase in self.phases:
+                initial = [g["initial_lr"] for g in phase.optimizer.param_groups]
+                phase.optimizer.load_state_dict(state["optimizers"][phase.name])
+                # checkpoints from before the trainer's schedule hold the decayed rate and
+                # no initial one: the config's initial rate is the base (not the decayed rate)
+                for group, lr0 in zip(phase.optimizer.param_groups, initial):
+                    group.setdefault("initial_lr", lr0)
+            self.objective.load_state_dict(state.get("objective", {}))
+            torch.set_rng_state(state["rng"]["torch"])
+            if "cuda" in state["rng"] and self.device.type == "cuda":
+                torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
+            self.batches.load_state_dict(state["rng"]["batches"])
+        except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as e:
+            first = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
+            raise PixelsmithError(f"{ckpt.path / STATE_FILE}: damaged, it does not fit this "
+                                  f"run ({type(e).__name__}: {first})") from None
         self.step = state["counters"]["step"]
         self.images_seen = state["counters"]["images_seen"]
