@@ -160,6 +160,7 @@ def test_evaluate_cli_records_the_protocol(tiny_evaluator, tmp_path, isolated_ca
     p = fid["protocol"]
     assert fid["step"] == 2 and fid["fid64@digits-evaluator"] >= 0
     assert p["reference"] == "digits test" and p["n_fake"] == 64 and p["n_real"] == 64
+    assert p["reference_images"] >= 64  # the pool n_real was taken from: the whole split
     assert p["uint8"] is True and p["ema"] is False and p["seed"] == 3
     assert len(p["checkpoint_sha256"]) == 64 and p["pixelsmith"]
     proc = cli("evaluate", "--compare", tmp_path / "run", tmp_path / "run")

@@ -84,3 +84,38 @@ def check(
                    "is published and how to lay it out")
     else:
         typer.echo(f"{len(found)} set(s) complete and identical to the known copies")
+
+
+@app.command("pack")
+def pack(
+    source: str = typer.Argument(..., metavar="FOLDER_OR_NAME",
+                                 help="a folder of pictures (subfolders = classes) or a data "
+                                      "set name (cifar10, mnist, ...)"),
+    out: Path = typer.Option(..., "--out", help="folder to write the shards and manifest to"),
+    size: int = typer.Option(64, "--size", help="side of the square training pictures"),
+    channels: int = typer.Option(3, "--channels", help="1 = gray, 3 = RGB"),
+    crop: str = typer.Option("center", "--crop", help="center: centre square, then resize; "
+                                                      "none: resize the whole picture"),
+    shard_size: int = typer.Option(2000, "--shard-size", help="pictures per shard"),
+    labels: bool = typer.Option(None, "--labels/--no-labels", help="class labels from the "
+                                "subfolders (default: when every picture is in one)"),
+    data_root: Path = typer.Option(None, "--data-root", help="data root for a data set name"),
+    workers: int = typer.Option(None, "--workers", help="decoding threads (default: CPUs, "
+                                                        "at most 8)"),
+) -> None:
+    """Pack pictures into WebDataset tar shards + manifest.json for streaming training
+    (data.name=packed, data.root=OUT). Rerun the same command to finish an interrupted pack."""
+    from pixelsmith.data.packed import pack as pack_data
+
+    r = pack_data(source, out, size=size, channels=channels, crop=crop, shard_size=shard_size,
+                  labels=labels, data_root=None if data_root is None else str(data_root),
+                  workers=workers)
+    for f, why in r.skipped[:SHOW_FILES]:
+        typer.echo(f"  skipped  {f} ({why})")
+    if len(r.skipped) > SHOW_FILES:
+        typer.echo(f"  ... and {len(r.skipped) - SHOW_FILES} more (all listed in "
+                   f"{r.out / 'manifest.json'})")
+    kept = f", {r.reused} kept from an earlier run" if r.reused else ""
+    classes = f", {len(r.classes)} classes" if r.classes else ", unlabelled"
+    typer.echo(f"packed {r.count} images{classes} into {r.shards} shards in {r.out}{kept}; "
+               f"{len(r.skipped)} unreadable skipped")

@@ -25,6 +25,11 @@ class DataConfig:
     max_images: int | None = None  # keep only the first N images (quick experiments)
     patch_size: int | None = None  # train on random crops of this size with flips/rotations
     file_list: str | None = None  # image-folder: only the files listed (relative to root)
+    # packed / image-folder: decode in DataLoader workers with a bounded shuffle buffer
+    # instead of holding the set in memory; auto = when the decoded set exceeds 4 GiB
+    stream: bool | str = choice("auto", "auto", True, False, help="stream the data set")
+    workers: int = 2  # streaming: DataLoader worker processes (0 = decode in the main one)
+    shuffle_buffer: int = 10000  # streaming: pictures shuffled together (memory bound)
 
 
 @dataclass

@@ -7,6 +7,7 @@ from pixelsmith.data import (  # noqa: F401 - registers loaders, degradations an
     digits,
     image_folder,
     masks,
+    packed,
     restoration_sets,
     torchvision_sets,
 )

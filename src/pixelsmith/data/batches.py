@@ -7,9 +7,12 @@ know which one it has.
                                     without drawing a batch
     info: DataInfo, class_names, source
     state_dict() / load_state_dict  the data order, saved in checkpoints (exact resume)
+    close()                         stop any threads and worker processes (the trainer calls
+                                    it when ``fit`` ends; a later ``next()`` goes on)
 
-Sources today: ``DeviceBatches`` (whole images, the set on the training device) and
-``DevicePatches`` (random crops with flips/rotations for restorers, ``data.patch_size``).
+Sources today: ``DeviceBatches`` (whole images, the set on the training device),
+``DevicePatches`` (random crops with flips/rotations for restorers, ``data.patch_size``) and
+``StreamBatches`` (data/streaming.py: sets beyond memory, decoded by DataLoader workers).
 """
 
 from __future__ import annotations
@@ -27,7 +30,27 @@ def make_batches(cfg: DataConfig, *, batch_size: int, seed: int, device: torch.d
     """Load the data set ``cfg`` names and return its batch source for training.
 
     ``batch_size`` is the global batch; with ``shard=(rank, world)`` every rank keeps its
-    ``batch_size / world`` slice of the batch one process would draw."""
+    ``batch_size / world`` slice of the batch one process would draw.
+
+    ``data.stream`` chooses between the set in memory (the default for small sets: no
+    worker between the device and its data) and streaming (data/streaming.py: packed
+    shards or a folder decoded by DataLoader workers, automatic above 4 GiB of pixels).
+    ``auto`` is resolved here once and written back into ``cfg`` (true or false), so the
+    config the run saves, and so a ``--resume``, keep the same path when the set grows."""
+    from pixelsmith.data.stream_sets import open_stream
+    from pixelsmith.data.streaming import StreamBatches
+
+    coll = open_stream(cfg)
+    if cfg.stream == "auto":
+        cfg.stream = coll is not None
+    if coll is not None:
+        if cfg.workers < 0 or cfg.shuffle_buffer < 1:
+            raise PixelsmithError(f"data.workers must be >= 0 and data.shuffle_buffer >= 1, got "
+                                  f"{cfg.workers} and {cfg.shuffle_buffer}")
+        source = StreamBatches(coll, batch_size, seed, device, channels_last, shard=shard,
+                               workers=cfg.workers, buffer=cfg.shuffle_buffer)
+        source.info = DataInfo.of(cfg, len(coll.class_names))
+        return source
     data = load_dataset(cfg)
     if len(data) == 0:
         raise PixelsmithError(f"data set '{cfg.name}' has no images")
@@ -91,9 +114,15 @@ class DeviceBatches:
         idx = self.mine(self.next_indices())
         return self.batch(self.images[idx], idx)
 
+    def close(self) -> None:
+        """Nothing to stop: no threads or processes behind this source."""
+
     def state_dict(self) -> dict:
         return {"gen": self.gen.get_state(), "order": self.order.clone()}
 
     def load_state_dict(self, state: dict) -> None:
+        if "stream" in state:  # the run streamed its data; this one holds it in memory
+            raise PixelsmithError("the checkpoint's data position (train_state.pt) was saved by "
+                                  "the streamed data path; resume with --set data.stream=true")
         self.gen.set_state(state["gen"])
         self.order = state["order"].clone()

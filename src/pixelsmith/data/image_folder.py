@@ -119,6 +119,28 @@ def _names(root: Path, items: Sequence[Path], n: int = 3) -> str:
     return shown + (f" and {len(items) - n} more" if len(items) > n else "")
 
 
+def folder_classes(root: Path, paths: Sequence[Path], labels: bool | None, *,
+                   flag: str = "data.labels=true", off: str = "set data.labels=false",
+                   ) -> tuple[list[str], list[int] | None]:
+    """(class names, each path's class index) from the first subfolder under ``root``, or
+    ([], None) without labels. ``labels=None`` decides: labels when every picture lies in a
+    subfolder and there are at least two. With labels, pictures lying directly in ``root``
+    are an error (``flag`` and ``off`` say which setting asked and how to switch it off)."""
+    first = [p.relative_to(root).parts for p in paths]
+    loose = [p for p, parts in zip(paths, first, strict=True) if len(parts) == 1]
+    if labels is None:
+        labels = not loose and len({parts[0] for parts in first}) > 1
+    if not labels:
+        return [], None
+    if loose:
+        raise PixelsmithError(f"{flag} needs every image in a class subfolder, but "
+                              f"{len(loose)} lie directly in {root} ({_names(root, loose)}); "
+                              f"move them into a subfolder or {off}")
+    class_names = sorted({parts[0] for parts in first})
+    index = {name: i for i, name in enumerate(class_names)}
+    return class_names, [index[parts[0]] for parts in first]
+
+
 def warn_skipped(root: Path, failed: Sequence[tuple[Path, str]],
                  ignored: Sequence[Path] = ()) -> None:
     """ONE warning line for everything left out, so a messy folder does not flood the log."""
@@ -147,14 +169,7 @@ def load_image_folder(cfg: DataConfig) -> ImageData:
         extra = f" (only {len(others)} other files, e.g. {_names(root, others)})" if others else ""
         raise PixelsmithError(f"no image files ({', '.join(sorted(IMAGE_EXTENSIONS))}) under "
                               f"{root}{extra}; put pictures there or fix data.root")
-    class_names: list[str] = []
-    if cfg.labels:
-        loose = [p for p in paths if p.parent == root]
-        if loose:
-            raise PixelsmithError(f"data.labels=true needs every image in a class subfolder, but "
-                                  f"{len(loose)} lie directly in {root} ({_names(root, loose)}); "
-                                  "move them into a subfolder or set data.labels=false")
-        class_names = sorted({p.relative_to(root).parts[0] for p in paths})
+    class_names, classes = folder_classes(root, paths, cfg.labels)
     if cfg.img_size == 0:
         from pixelsmith.data.patches import decode_native_files
 
@@ -167,11 +182,8 @@ def load_image_folder(cfg: DataConfig) -> ImageData:
         raise PixelsmithError(f"none of the {len(failed)} image files under {root} could be "
                               f"decoded (e.g. {_names(root, [p for p, _ in failed])}); "
                               "check the files or fix data.root")
-    labels = None
-    if cfg.labels:
-        index = {name: i for i, name in enumerate(class_names)}
-        labels = torch.tensor([index[paths[i].relative_to(root).parts[0]] for i in kept],
-                              dtype=torch.long)
+    labels = None if classes is None else torch.tensor([classes[i] for i in kept],
+                                                        dtype=torch.long)
     note = f", {len(class_names)} classes" if cfg.labels else ""
     note += f", {len(failed)} unreadable skipped" if failed else ""
     note += " (no splits in a folder: data.split ignored)" if cfg.split != "train" else ""
