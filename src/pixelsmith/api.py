@@ -17,9 +17,11 @@ from pixelsmith.generate import generate, load_model, write_images
 from pixelsmith.metrics.training_eval import attach_evaluation
 from pixelsmith.restore import load_inpainter, load_restorer
 from pixelsmith.training import Trainer
+from pixelsmith.zoo import list_models, load_pretrained
 
-__all__ = ["generate", "load_config", "load_inpainter", "load_model", "load_restorer",
-           "make_trainer", "resume", "train", "write_images"]
+__all__ = ["generate", "list_models", "load_config", "load_inpainter", "load_model",
+           "load_pretrained", "load_restorer", "make_trainer", "resume", "train",
+           "write_images"]
 
 
 def with_callbacks(trainer: Trainer) -> Trainer:

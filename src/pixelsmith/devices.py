@@ -21,3 +21,23 @@ def resolve_device(name: str, what: str = "--device") -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise PixelsmithError(f"{what} is '{name}' but no CUDA device is available")
     return device
+
+
+def describe_device(device: torch.device | str = "cpu") -> str:
+    """A device in words for the tables and manifests: the GPU's name, or the CPU's model,
+    core count and torch threads (figures from different CPUs differ several-fold)."""
+    import os
+    import platform
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda})"
+    model = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8", errors="replace"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"CPU {model}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"

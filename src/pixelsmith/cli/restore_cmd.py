@@ -41,9 +41,14 @@ def _inputs(path: Path) -> tuple[list[Path], Path | None]:
 
 def restore(
     ctx: typer.Context,
-    checkpoint: Path = typer.Option(..., "--checkpoint", "-c",
-                                    help="run folder or checkpoint folder of a restorer"),
-    input: Path = typer.Option(..., "--input", "-i", help="an image file or a folder of images"),
+    image: Path = typer.Argument(None, metavar="[IMAGE]",
+                                 help="an image file or a folder of images (or --input)"),
+    checkpoint: Path = typer.Option(None, "--checkpoint", "-c",
+                                    help="run folder or checkpoint folder of your own restorer "
+                                         "(default: the packaged model for --task)"),
+    model: str = typer.Option(None, "--model", "-m",
+                              help="a packaged model by name (`pixelsmith models` lists them)"),
+    input: Path = typer.Option(None, "--input", "-i", help="an image file or a folder of images"),
     out: Path = typer.Option(..., "--out", "-o", help="folder for the restored PNGs"),
     compare: bool = typer.Option(False, "--compare",
                                  help="also write <stem>_compare.png: before | after"),
@@ -53,7 +58,10 @@ def restore(
     tile: int = typer.Option(256, "--tile", help="tile side in input pixels (0 = whole image)"),
     overlap: int = typer.Option(80, "--overlap", help="overlap of neighbouring tiles, pixels "
                                 "(exact for receptive radii up to overlap/4)"),
-    task: str = typer.Option("auto", "--task", help="auto|denoise|sr|deblur|inpaint"),
+    task: str = typer.Option("auto", "--task", help="auto|denoise|sr|deblur|inpaint (auto: "
+                             "what the checkpoint does; denoise for packaged models)"),
+    scale: int = typer.Option(None, "--scale", help="super-resolution factor of the packaged "
+                              "model (2 or 4)"),
     mask: Path = typer.Option(None, "--mask", help="inpainting: mask PNG (white = missing)"),
     sigma: float = typer.Option(None, "--sigma",
                                 help="noise level (0-255) for models that read it; with "
@@ -61,7 +69,9 @@ def restore(
     seed: int = typer.Option(0, "--seed", help="seed of --degrade"),
     device: str = typer.Option("auto", "--device"),
 ) -> None:
-    """Restore images with a trained restorer (denoise, super-resolve, deblur) or inpainter."""
+    """Restore images: denoise, super-resolve, deblur or inpaint, with a packaged model
+    (no --checkpoint: picked by --task, --scale and the picture's channels, or --model NAME)
+    or your own trained run (--checkpoint RUN)."""
     from rich.console import Console
     from rich.progress import Progress
     from rich.table import Table
@@ -76,8 +86,27 @@ def restore(
         raise PixelsmithError(f"--tile must be >= 0 pixels (0 = whole image), got {tile}")
     if task not in TASKS:
         raise PixelsmithError(f"--task must be one of {', '.join(TASKS)}, got {task!r}")
+    if (image is None) == (input is None):
+        raise PixelsmithError("give the pictures to restore once: `pixelsmith restore IMAGE` "
+                              "or --input IMAGE (a file or a folder)")
+    input = image if input is None else input
+    if checkpoint is not None and model is not None:
+        raise PixelsmithError("--checkpoint and --model both name a model; give one")
     files, root = _inputs(input)
-    ckpt = load_checkpoint(checkpoint)
+    from pixelsmith.restore.files import check_output_folder, check_sigma
+
+    check_sigma(sigma)  # before any model is loaded: a bad request costs nothing
+    check_output_folder(out, files, root, keep=[mask] if mask else [])
+    if checkpoint is not None:
+        if scale is not None:
+            raise PixelsmithError("--scale picks a packaged model; a --checkpoint run "
+                                  "enlarges by the scale it was trained for")
+        ckpt = load_checkpoint(checkpoint)
+        kind = ckpt.objective_name  # restoration, inpainting, gan, vae, ...
+        pick = None
+    else:
+        ckpt, task, pick = _packaged(model, task, scale, files)
+        kind = "inpainting" if task == "inpaint" else "restoration"
     skipped: list[str] = []
 
     def skip(path, err) -> None:  # a folder goes on past an undecodable file
@@ -86,7 +115,6 @@ def restore(
         skipped.append(str(path))
         typer.echo(f"warning: skipped {err}", err=True)
 
-    kind = ckpt.objective_name  # restoration, inpainting, gan, vae, ...
     if task == "inpaint" or kind == "inpainting":
         from pixelsmith.restore.inpainting import inpaint_files
 
@@ -108,22 +136,44 @@ def restore(
         return
     if mask is not None:
         raise PixelsmithError(f"--mask is for inpainting checkpoints; this one is a {kind} model")
-    r = load_restorer(ckpt, device=device)
-    if task != "auto" and task != r.task:
-        raise PixelsmithError(f"--task {task} does not fit {r.path}: it is a {r.task} model "
-                              f"(trained on {r.degradation[0]}); use --task auto")
+    restorers = {}  # "" = the user's run, else packaged models by name, each loaded once
+    if pick is None:
+        r = restorers[""] = load_restorer(ckpt, device=device)
+        if task != "auto" and task != r.task:
+            raise PixelsmithError(f"--task {task} does not fit {r.path}: it is a {r.task} "
+                                  f"model (trained on {r.degradation[0]}); use --task auto")
+
+    def restorer_for(f: Path):
+        name, per_channel = ("", False) if pick is None else pick(f)  # packaged: by channels
+        key = name + (" per channel" if per_channel else "")
+        if key not in restorers:
+            from pixelsmith.zoo import load_pretrained
+
+            restorers[key] = load_pretrained(name, device=device)
+            if per_channel:
+                typer.echo(f"warning: no packaged colour denoiser; {name} denoises each colour "
+                           "channel on its own", err=True)
+                restorers[key] = restorers[key].per_channel()
+        return restorers[key]
+
     from pixelsmith.restore.files import restore_file
 
     console = Console(stderr=True)
     results = []
     with Progress(console=console, transient=True) as progress:
-        bar = progress.add_task(f"{r.task} x{r.scale}" if r.scale > 1 else r.task,
+        first = restorers.get("")  # the run's own task and scale; else what was asked
+        label = (first.task, first.scale) if first else (task, scale or 1)
+        bar = progress.add_task(f"{label[0]} x{label[1]}" if label[1] > 1 else label[0],
                                 total=len(files))
         for f in files:
             try:
+                r = restorer_for(f)
                 results.append(restore_file(r, f, out, root=root, compare=compare,
                                             degrade=degrade, tile=tile, overlap=overlap,
                                             sigma=sigma, seed=seed))
+                if sigma is None and r.estimates_sigma and r.last_sigma is not None:
+                    progress.console.print(f"{f.name}: noise level σ ≈ {r.last_sigma:.1f} "
+                                           "(estimated; --sigma sets it)")
             except UnreadableImage as e:
                 skip(f, e)
             progress.advance(bar)
@@ -145,8 +195,47 @@ def restore(
                           f"{mean_out - mean_in:+.2f}")
         Console().print(table)
     n = sum(len(x.written) for x in results)
-    typer.echo(f"wrote {n} file(s) for {len(results)} input(s) to {out} (model {r.path})")
+    used = ", ".join(f"packaged {k}" if k else str(v.path) for k, v in restorers.items())
+    typer.echo(f"wrote {n} file(s) for {len(results)} input(s) to {out} (model {used})")
     _end(skipped)
+
+
+def _packaged(model: str | None, task: str, scale: int | None, files: list[Path]):
+    """(checkpoint for an inpainter or None, the task, file -> packaged model name or None)
+    for a restore without --checkpoint: --model NAME, else the model for --task (denoise
+    when not given), --scale and each picture's channels."""
+    from pixelsmith.errors import PixelsmithError
+    from pixelsmith.restore.files import read_image_file
+    from pixelsmith.zoo import find_card, pick_model
+    from pixelsmith.zoo.loading import card_checkpoint
+
+    if model is not None:
+        card = find_card(model)
+        if task not in ("auto", card.task):
+            raise PixelsmithError(f"--task {task} does not fit packaged model '{model}': it "
+                                  f"is a {card.task} model")
+        if scale is not None and scale != card.scale:
+            raise PixelsmithError(f"--scale {scale} does not fit packaged model '{model}': it "
+                                  f"enlarges x{card.scale}")
+        task = card.task
+        if task == "inpaint":
+            return card_checkpoint(card), task, None
+    else:
+        task = "denoise" if task == "auto" else task
+        if (task == "sr") != (scale is not None):
+            raise PixelsmithError("--task sr needs --scale (2 or 4) to pick a packaged model"
+                                  if task == "sr" else "--scale is for --task sr")
+        if task == "inpaint":  # one inpainter for the folder, by the first picture's channels
+            channels = read_image_file(files[0]).pixels.shape[0]
+            return card_checkpoint(pick_model(task, channels)), task, None
+
+    def pick(f: Path) -> tuple[str, bool]:
+        """The packaged model for this picture, and whether it runs per colour channel."""
+        channels = read_image_file(f).pixels.shape[0]
+        card = find_card(model) if model else pick_model(task, channels, scale or 1)
+        return card.name, task == "denoise" and channels == 3 and card.channels == 1
+
+    return None, task, pick
 
 
 def _end(skipped: list[str]) -> None:

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from pixelsmith.errors import PixelsmithError
-from pixelsmith.nn.layers import SelfAttention, pad_to_multiple
+from pixelsmith.nn.layers import ResBlock, SelfAttention, noise_level_map, pad_to_multiple
 from pixelsmith.registry import MODELS
 
 
@@ -42,16 +42,6 @@ class UNetRestorerConfig:
     blocks: int = 2  # residual blocks per level, in the encoder and in the decoder
     attention: bool = True  # self-attention at the lowest resolution
     noise_level_input: bool = False  # read sigma as an extra input map (non-blind denoising)
-
-
-class ResBlock(nn.Module):
-    def __init__(self, c: int):
-        super().__init__()
-        self.conv1 = nn.Conv2d(c, c, 3, padding=1)
-        self.conv2 = nn.Conv2d(c, c, 3, padding=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.conv2(torch.relu(self.conv1(x)))  # (N, c, H, W)
 
 
 class UNetRestorer(nn.Module):
@@ -87,11 +77,7 @@ class UNetRestorer(nn.Module):
         yp = pad_to_multiple(y, self.stride, "reflect")  # (N, C, H', W')
         inp = yp
         if self.noise_level_input:
-            if sigma is None:
-                raise PixelsmithError("this unet-restorer reads the noise level "
-                                      "(model.noise_level_input: true): pass sigma")
-            level = torch.as_tensor(sigma, dtype=y.dtype, device=y.device).reshape(-1) / 255
-            level = level.expand(n).view(n, 1, 1, 1).expand(n, 1, *yp.shape[2:])
+            level = noise_level_map(sigma, yp, "unet-restorer")  # (N, 1, H', W')
             inp = torch.cat([yp, level], dim=1)  # (N, C+1, H', W')
         hid = self.head(inp)  # (N, width, H', W')
         skips = []

@@ -1,5 +1,6 @@
 """Shared layers: spectral normalisation (Miyato et al. 2018), SAGAN self-attention
-(Zhang et al. 2019) and class-conditional BatchNorm (de Vries et al. 2017)."""
+(Zhang et al. 2019), class-conditional BatchNorm (de Vries et al. 2017), the restorers'
+residual block and noise-level map."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
+
+from pixelsmith.errors import PixelsmithError
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int, mode: str = "constant") -> torch.Tensor:
@@ -68,3 +71,27 @@ class ConditionalBatchNorm2d(nn.Module):
 def norm(layer: nn.Module, x: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
     """Apply a BatchNorm or a ConditionalBatchNorm2d (which also takes the labels)."""
     return layer(x, c) if isinstance(layer, ConditionalBatchNorm2d) else layer(x)
+
+
+class ResBlock(nn.Module):
+    """conv3x3-ReLU-conv3x3 plus the input, no normalisation (the restorers' block)."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c, c, 3, padding=1)
+        self.conv2 = nn.Conv2d(c, c, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(torch.relu(self.conv1(x)))  # (N, c, H, W)
+
+
+def noise_level_map(sigma, like: torch.Tensor, model: str) -> torch.Tensor:
+    """The noise level sigma (0-255; a number, (1,) or (N,)) as a constant (N, 1, H, W) map
+    sigma/255 the shape of ``like`` (N, C, H, W): the extra input of non-blind denoisers
+    (FFDNet, DRUNet). ``model`` names the network in the error when sigma is missing."""
+    n = like.shape[0]
+    if sigma is None:
+        raise PixelsmithError(f"this {model} reads the noise level "
+                              "(model.noise_level_input: true): pass sigma")
+    level = torch.as_tensor(sigma, dtype=like.dtype, device=like.device).reshape(-1) / 255
+    return level.expand(n).view(n, 1, 1, 1).expand(n, 1, *like.shape[2:])

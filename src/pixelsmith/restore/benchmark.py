@@ -4,6 +4,7 @@ published numbers. ``bench/restoration.py`` is its command line:
     python bench/restoration.py [--data-root DIR] \
         [--sets Set12,BSD68,CBSD68,Kodak24,Set5,Set14] [--sigmas 15,25,50] [--scales 2,3,4] \
         [--baselines gaussian-filter,median-filter,bicubic,bm3d] [--checkpoint RUN ...] \
+        [--model PACKAGED_NAME ...] [--blind] \
         [--tile 0] [--overlap 80] [--max-images N] [--out table.md]
 
 Protocol (say it with every number):
@@ -36,6 +37,7 @@ import torch
 import pixelsmith.restore  # noqa: F401 - registers the classical baselines
 from pixelsmith.data.degradations import crop_to_multiple, make_degradation
 from pixelsmith.data.roots import data_root
+from pixelsmith.devices import describe_device
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.metrics.restoration_protocol import (
     TEST_SETS,
@@ -81,22 +83,23 @@ def _csv(text: str, cast=str) -> list:
 
 
 def _device_line(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda})"
-    return (f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} "
-            f"torch threads)")
+    return describe_device(device)
 
 
-def _checkpoint_methods(paths: list[str], device: str, tile: int, overlap: int) -> list:
-    """[(label, restorer)] for every --checkpoint, loaded once."""
+def _checkpoint_methods(paths: list[str], device: str, tile: int, overlap: int,
+                        packaged: list[str] = (), models_dir: Path | None = None) -> list:
+    """[(label, restorer)] for every --checkpoint and every packaged --model, loaded once."""
     from pixelsmith.restore.restorer import load_restorer
+    from pixelsmith.zoo import load_pretrained
 
     out = []
-    for p in paths:
-        r = load_restorer(p, device=device)
+    for p, is_packaged in [(p, False) for p in paths] + [(m, True) for m in packaged]:
+        r = (load_pretrained(p, device=device, models_dir=models_dir) if is_packaged
+             else load_restorer(p, device=device))
         name, params = r.degradation
         shown = ", ".join(f"{k}={v}" for k, v in params.items() if v is not None)
-        out.append((f"`{Path(p).name}` ({r.cfg.model.name}, trained on {name} {shown})", r))
+        where = f"packaged `{p}`" if is_packaged else f"`{Path(p).name}`"
+        out.append((f"{where} ({r.cfg.model.name}, trained on {name} {shown})", r))
     return out
 
 
@@ -111,8 +114,9 @@ def _mean(v: list[float]) -> float:
 
 
 def denoise_table(set_name: str, images, sigmas: list[int], baselines: list[str],
-                  ckpts: list, args) -> tuple[list[str], list[str]]:
-    """Markdown lines of one denoising table, and notes on skipped checkpoints."""
+                  ckpts: list, args, figures: dict | None = None) -> tuple[list[str], list[str]]:
+    """Markdown lines of one denoising table, and notes on skipped checkpoints; ``figures``
+    receives {method: {"σ=15": PSNR, ...}}."""
     channels = TEST_SETS[set_name]
     methods: dict[str, Method] = {}
     for b in baselines:
@@ -126,6 +130,9 @@ def denoise_table(set_name: str, images, sigmas: list[int], baselines: list[str]
             continue
         methods[label] = (lambda y, known, r=r: _run_restorer(r, y, known["sigma"], args.tile,
                                                                 args.overlap))
+        if args.blind and r.reads_sigma:  # the same model not told: σ estimated per image
+            methods[f"{label}, σ estimated"] = (
+                lambda y, known, r=r: _run_restorer(r, y, None, args.tile, args.overlap))
     rows: dict[str, dict[int, tuple[float, float]]] = {"noisy input y (unclipped)": {}}
     secs: dict[str, float] = {}
     for sigma in sigmas:
@@ -148,6 +155,9 @@ def denoise_table(set_name: str, images, sigmas: list[int], baselines: list[str]
             rows.setdefault(label, {})[sigma] = (_mean([a for a, _ in v]),
                                                  _mean([b for _, b in v]))
         print(f"  {set_name} sigma={sigma} done", file=sys.stderr, flush=True)
+    if figures is not None:
+        for label, cells in rows.items():
+            figures[label] = {f"σ={s}": round(cells[s][0], 2) for s in sigmas}
     n_runs = len(images) * len(sigmas)
     head = ["method"] + [f"σ={s}" for s in sigmas] + ["s / image"]
     lines = [f"### {set_name} ({len(images)} images, {'gray' if channels == 1 else 'colour'}), "
@@ -163,8 +173,9 @@ def denoise_table(set_name: str, images, sigmas: list[int], baselines: list[str]
 
 
 def sr_table(set_name: str, images, scales: list[int], baselines: list[str], ckpts: list,
-             args) -> tuple[list[str], list[str]]:
-    """Markdown lines of one super-resolution table (Y channel, scale px shaved)."""
+             args, figures: dict | None = None) -> tuple[list[str], list[str]]:
+    """Markdown lines of one super-resolution table (Y channel, scale px shaved); ``figures``
+    receives {method: {"×2": PSNR, ...}}."""
     rows: dict[str, dict[int, tuple[float, float]]] = {}
     secs: dict[str, float] = {}
     notes: list[str] = []
@@ -196,6 +207,9 @@ def sr_table(set_name: str, images, scales: list[int], baselines: list[str], ckp
         for label, v in scores.items():
             rows.setdefault(label, {})[s] = (_mean([a for a, _ in v]), _mean([b for _, b in v]))
         print(f"  {set_name} x{s} done", file=sys.stderr, flush=True)
+    if figures is not None:
+        for label, cells in rows.items():
+            figures[label] = {f"×{s}": round(cells[s][0], 2) for s in scales if s in cells}
     head = ["method"] + [f"×{s}" for s in scales] + ["s / image"]
     lines = [f"### {set_name} ({len(images)} images), Y-channel PSNR dB / SSIM, "
              "scale px shaved", "", _md_row(head), _md_row(["---"] * len(head))]
@@ -242,6 +256,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="classical baselines to score (add bm3d: seconds per image)")
     ap.add_argument("--checkpoint", action="append", default=[],
                     help="a trained restoration run (repeatable)")
+    ap.add_argument("--model", action="append", default=[],
+                    help="a packaged model by name (repeatable; `pixelsmith models`)")
+    ap.add_argument("--blind", action="store_true",
+                    help="also score models that read σ without telling them (estimated)")
     ap.add_argument("--device", default="auto", help="device for checkpoints")
     ap.add_argument("--tile", type=int, default=0, help="tile size for checkpoints (0 = whole)")
     ap.add_argument("--overlap", type=int, default=80,
@@ -253,7 +271,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> str:
+def main(argv: list[str] | None = None, figures: dict | None = None,
+         models_dir: Path | None = None) -> str:
+    """Print (and return) the tables; ``figures`` receives {set: {method: {column: PSNR}}};
+    ``models_dir``: where packaged --model names are looked up (default: the package's)."""
     args = parse_args(argv)
     sets, sigmas = _csv(args.sets), _csv(args.sigmas, int)
     scales, baselines = _csv(args.scales, int), _csv(args.baselines)
@@ -269,7 +290,8 @@ def main(argv: list[str] | None = None) -> str:
                                   f"{', '.join(DENOISE_BASELINES + SR_BASELINES)}")
     if any(s not in (2, 3, 4) for s in scales):
         raise PixelsmithError(f"--scales must be among 2, 3, 4, got {args.scales}")
-    ckpts = _checkpoint_methods(args.checkpoint, args.device, args.tile, args.overlap)
+    ckpts = _checkpoint_methods(args.checkpoint, args.device, args.tile, args.overlap,
+                                args.model, models_dir)
     device = ckpts[0][1].device if ckpts else torch.device("cpu")
     cmd = "python bench/restoration.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     lines = ["## Restoration benchmark", "",
@@ -286,13 +308,14 @@ def main(argv: list[str] | None = None) -> str:
     for name in sets:
         images = load_test_set(name, data_root(args.data_root))[: args.max_images]
         print(f"{name}: {len(images)} images", file=sys.stderr, flush=True)
+        got = None if figures is None else figures.setdefault(name, {})
         if name in DENOISE_SETS:
             table, n = denoise_table(name, images, sigmas,
                                      [b for b in baselines if b in DENOISE_BASELINES], ckpts,
-                                     args)
+                                     args, got)
         else:
             table, n = sr_table(name, images, scales,
-                                [b for b in baselines if b in SR_BASELINES], ckpts, args)
+                                [b for b in baselines if b in SR_BASELINES], ckpts, args, got)
         lines += table + [""]
         notes += n
     lines += [f"- {n}" for n in notes]

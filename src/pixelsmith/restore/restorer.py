@@ -4,11 +4,14 @@
     x01_hat = r(y01)                          # (N, C, h, w) in [0, 1], whole images
     x01_hat = r.restore_image(y01_chw)        # one image of any size, in tiles
 
-Big images go through the network in tiles (``tiling.tiled_apply``).
+Big images go through the network in tiles (``tiling.tiled_apply``). A blind denoiser that
+reads the noise level and is not told it estimates it from the picture
+(``noise_level.estimate_sigma``), once per whole image, so every tile gets the same level.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +20,7 @@ import torch
 from pixelsmith.config import Config
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.generate.loading import load_model, require_objective
+from pixelsmith.restore.noise_level import estimate_sigma
 from pixelsmith.restore.tiling import tiled_apply
 from pixelsmith.training.checkpoint import Checkpoint
 
@@ -33,6 +37,7 @@ class Restorer:
     img_channels: int
     scale: int
     degradation: tuple[str, dict]  # (name, params) the model was trained on
+    last_sigma: float | None = None  # the level the last restore_image used (told or estimated)
 
     def default_sigma(self) -> float | None:
         """The noise level the model was trained at, when it was one fixed level."""
@@ -47,14 +52,20 @@ class Restorer:
         """Whether the network takes the noise level as an input (DnCNN/DRUNet-style)."""
         return bool(getattr(self.net, "noise_level_input", False))
 
-    def _sigma(self, sigma, n: int) -> torch.Tensor | None:
+    @property
+    def estimates_sigma(self) -> bool:
+        """Whether a level left out is estimated from the picture: a net that reads the
+        level, trained on a range of Gaussian noise (no one level to fall back on)."""
+        return self.reads_sigma and self.default_sigma() is None
+
+    def _sigma(self, sigma, y01: torch.Tensor) -> torch.Tensor | None:
+        n = y01.shape[0]
         if sigma is None:
             sigma = self.default_sigma()
         if sigma is None:
-            if self.reads_sigma:
-                raise PixelsmithError(f"the model in {self.path} reads the noise level and was "
-                                      "trained on a range: give it (--sigma on the 0-255 scale)")
-            return None
+            if not self.reads_sigma:
+                return None
+            sigma = estimate_sigma(y01)  # (N,): each picture its own level
         return torch.as_tensor(sigma, dtype=torch.float32).reshape(-1).expand(n).to(self.device)
 
     @torch.no_grad()
@@ -63,9 +74,17 @@ class Restorer:
         if y01.dim() != 4 or y01.shape[1] != self.img_channels:
             raise PixelsmithError(f"the model in {self.path} restores {self.img_channels}-channel "
                                   f"images, got a tensor of shape {tuple(y01.shape)}")
-        y = y01.to(self.device, torch.float32) * 2 - 1
-        x = self.net(y, self._sigma(sigma, y.shape[0]))
+        y01 = y01.to(self.device, torch.float32)
+        x = self.net(y01 * 2 - 1, self._sigma(sigma, y01))
         return ((x.float() + 1) / 2).clamp(0, 1)
+
+    def per_channel(self) -> Restorer:
+        """This gray denoiser as a colour one that denoises each channel on its own (no
+        use of the correlation between channels: a colour model does better)."""
+        if self.img_channels != 1 or self.task != "denoise":
+            raise PixelsmithError(f"only a gray denoiser runs per channel; the model in "
+                                  f"{self.path} is a {self.img_channels}-channel {self.task} one")
+        return dataclasses.replace(self, net=PerChannel(self.net), img_channels=3)
 
     @torch.no_grad()
     def restore_image(self, y01_chw: torch.Tensor, tile: int = 256, overlap: int = 80,
@@ -73,9 +92,26 @@ class Restorer:
         """One (C, H, W) image of any size in [0, 1] -> (C, H*s, W*s) on the CPU, in tiles
         of ``tile`` pixels (0 = whole image at once)."""
         y = y01_chw[None].float().cpu()
+        if sigma is None and self.estimates_sigma:  # one level for the whole picture
+            sigma = float(estimate_sigma(y)[0])
+        self.last_sigma = None if sigma is None else float(sigma)
         out = tiled_apply(lambda t: self(t, sigma).cpu(), y, tile=tile, overlap=overlap,
                           scale=self.scale)
         return out[0].clamp(0, 1)
+
+
+class PerChannel(torch.nn.Module):
+    """A gray network on every channel of colour images: (N, C, H, W) -> N*C gray images."""
+
+    def __init__(self, net: torch.nn.Module):
+        super().__init__()
+        self.net = net
+        self.noise_level_input = getattr(net, "noise_level_input", False)
+
+    def forward(self, y: torch.Tensor, sigma: torch.Tensor | None = None) -> torch.Tensor:
+        n, c, h, w = y.shape
+        s = None if sigma is None else sigma.reshape(-1).expand(n).repeat_interleave(c)
+        return self.net(y.reshape(n * c, 1, h, w), s).reshape(n, c, *y.shape[-2:])
 
 
 def load_restorer(run_or_ckpt: str | Path | Checkpoint, device: str = "auto",

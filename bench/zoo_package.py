@@ -1,0 +1,102 @@
+"""Package a finished restoration run as a model that ships with pixelsmith: float16
+weights + a manifest (training config, data checksum, steps, wall time, device, torch),
+then score it with the restoration benchmark and record the table and a few check images.
+
+    python bench/zoo_package.py RUN --name denoise-gray \
+        --config-file configs/zoo/denoise-gray.yaml --summary "..." [--default] \
+        --bench "--sets Set12,BSD68 --sigmas 15,25,50 --baselines bm3d" \
+        --check "set=Set12,images=3,sigma=25"
+
+Writes src/pixelsmith/zoo/models/NAME/ (or --models-dir). Data through the data root
+($PIXELSMITH_DATA or --data-root), as every bench script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import shlex
+import sys
+from pathlib import Path
+
+from pixelsmith.data.roots import data_root
+from pixelsmith.devices import describe_device
+from pixelsmith.errors import PixelsmithError, run_script
+from pixelsmith.restore import benchmark
+from pixelsmith.training.checkpoint import load_checkpoint
+from pixelsmith.zoo import card as zoo_card
+from pixelsmith.zoo.check import check_scores
+from pixelsmith.zoo.loading import load_pretrained
+from pixelsmith.zoo.package import package_run, write_manifest
+
+PROTOCOL = ("restore/benchmark.py: denoising y = x + σ/255·n (seed 0, not clipped), the model "
+            "told σ; SR: torch antialiased bicubic LR, 8-bit Y, scale px shaved; outputs "
+            "rounded to 8 bits; whole images")
+
+
+def _spec(text: str) -> dict:
+    spec = {}
+    for part in text.split(","):
+        key, _, value = part.partition("=")
+        spec[key.strip()] = value.strip() if key.strip() == "set" else float(value)
+    for key in ("images", "scale"):
+        if key in spec:
+            spec[key] = int(spec[key])
+    return spec
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("run", type=Path)
+    ap.add_argument("--name", required=True)
+    ap.add_argument("--summary", required=True)
+    ap.add_argument("--config-file", required=True, help="the config the run was trained with")
+    ap.add_argument("--default", action="store_true", help="the default for its task/channels")
+    ap.add_argument("--bench", default="", help="arguments of bench/restoration.py")
+    ap.add_argument("--check", required=True, help="e.g. set=Set12,images=3,sigma=25")
+    ap.add_argument("--data-root", default=None)
+    ap.add_argument("--models-dir", type=Path, default=zoo_card.MODELS_DIR)
+    args = ap.parse_args()
+
+    folder = args.models_dir / args.name
+    run_cmd = f"pixelsmith train {args.config_file} --run-dir {args.run}"
+    pkg_cmd = "python bench/zoo_package.py " + shlex.join(sys.argv[1:])
+    cfg = load_checkpoint(args.run).config
+    task = {"gaussian-noise": "denoise", "bicubic-down": "sr", "blur": "deblur"}.get(
+        cfg["objective"].get("degradation", {}).get("name"), "inpaint"
+        if cfg["objective"]["name"] == "inpainting" else None)
+    if task is None:
+        raise PixelsmithError(f"{args.run}: cannot tell the task of objective {cfg['objective']}")
+    scale = int(cfg["objective"].get("degradation", {}).get("scale", 1) or 1)
+    manifest = package_run(args.run, folder, task=task, channels=cfg["data"]["img_channels"],
+                           scale=scale, summary=args.summary,
+                           command=run_cmd, package_command=pkg_cmd,
+                           config_file=args.config_file,
+                           default=args.default)
+    root = data_root(args.data_root)
+    figures: dict = {}
+    bench_argv = shlex.split(args.bench) + ["--model", args.name]
+    if args.data_root:
+        bench_argv += ["--data-root", args.data_root]
+    table = benchmark.main(bench_argv, figures, args.models_dir)
+    ours = {}  # {"Set12": {...}, "Set12, σ estimated": {...}} for this model's rows
+    for set_name, rows in figures.items():
+        for label, cells in rows.items():
+            if f"packaged `{args.name}`" in label:
+                blind = label.endswith("σ estimated")
+                ours[set_name + (", σ estimated" if blind else "")] = cells
+    manifest["bench"] = {
+        "protocol": PROTOCOL, "command": "python bench/restoration.py " + shlex.join(bench_argv),
+        "date": f"{datetime.date.today()}", "device": describe_device("cpu"), "table": table,
+        "figures": {s: v for s, v in ours.items() if v}}
+    spec = _spec(args.check)
+    packaged = load_pretrained(args.name, models_dir=args.models_dir)
+    manifest["check"] = {**spec, "seed": 0,
+                         "psnr": check_scores(packaged, {**spec, "seed": 0}, root)}
+    write_manifest(folder, manifest)
+    print(f"packaged {args.name} in {folder}: {manifest['parameters']:,} parameters, "
+          f"check {manifest['check']['psnr']}")
+
+
+if __name__ == "__main__":
+    run_script(main)

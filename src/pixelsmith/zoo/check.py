@@ -1,0 +1,36 @@
+"""The manifest's ``check``: a few test images a packaged model must keep scoring, by the
+benchmark's protocol (``restore/benchmark.py``): the same noise (one generator seeded with
+``seed``, images in file order, so the first N images get the bench's own noise), whole
+images, outputs rounded to 8 bits, PSNR on [0, 255]; SR on the 8-bit Y channel with
+``scale`` pixels shaved. Wrong or damaged weights miss the figures by far more than the
+0.05 dB the test allows."""
+
+from __future__ import annotations
+
+import torch
+
+from pixelsmith.data.degradations import crop_to_multiple, make_degradation
+from pixelsmith.errors import PixelsmithError
+from pixelsmith.metrics.restoration_protocol import load_test_set, psnr255, quantise, sr_scores
+
+
+def check_scores(restorer, spec: dict, root) -> list[float]:
+    """PSNR (dB) per image of ``spec`` = {set, images, seed, sigma | scale}."""
+    images = load_test_set(spec["set"], root)[: int(spec["images"])]
+    g = torch.Generator().manual_seed(int(spec.get("seed", 0)))
+    out = []
+    for t in images:
+        x = t.image[None].to(torch.float32) / 255  # (1, C, H, W) in [0, 1]
+        if "sigma" in spec:
+            y, known = make_degradation("gaussian-noise", sigma=spec["sigma"])(x, generator=g)
+            restored = quantise(restorer(y, sigma=known["sigma"]).cpu())
+            out.append(psnr255(restored, x.double() * 255).item())
+        elif "scale" in spec:
+            s = int(spec["scale"])
+            hr = crop_to_multiple(x, s)
+            lr, _ = make_degradation("bicubic-down", scale=s)(hr, generator=g)
+            p, _ = sr_scores(restorer(lr).cpu(), hr, s)
+            out.append(p.item())
+        else:
+            raise PixelsmithError(f"check spec {spec} names neither sigma nor scale")
+    return [round(v, 3) for v in out]

@@ -1,0 +1,162 @@
+"""Packaged models: each one that ships loads, matches its manifest's hash and scores, and
+restores real files through `pixelsmith restore` without --checkpoint; the packaging
+pipeline (run -> float16 weights + manifest -> the one loader) on a tiny run; the noise
+level estimator and the per-channel colour fallback."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from pixelsmith.config import load_config
+from pixelsmith.errors import PixelsmithError
+from pixelsmith.hashing import sha256_file
+from pixelsmith.metrics.restoration_protocol import load_test_set
+from pixelsmith.restore import load_restorer
+from pixelsmith.restore.noise_level import estimate_sigma
+from pixelsmith.training import Trainer
+from pixelsmith.zoo import find_card, list_models, load_pretrained, pick_model
+from pixelsmith.zoo.check import check_scores
+from pixelsmith.zoo.package import data_sha256, package_run, write_manifest
+
+PACKAGED = list_models()
+TINY = ["data.name=digits", "data.img_size=16", "data.max_images=32", "data.patch_size=16",
+        "data.img_channels=1", "model.name=unet-restorer", "model.width=4", "model.levels=2",
+        "model.blocks=1", "model.attention=false", "model.noise_level_input=true",
+        "objective.degradation={name: gaussian-noise, sigma_min: 0, sigma_max: 55}",
+        "train.steps=2", "train.batch_size=4", "train.num_samples=2", "train.progress=false",
+        "train.ema_decay=0.9"]
+
+
+def test_a_blind_gray_denoiser_ships():
+    cards = {(c.task, c.channels) for c in PACKAGED}
+    assert ("denoise", 1) in cards, [c.name for c in PACKAGED]
+
+
+@pytest.mark.parametrize("card", PACKAGED, ids=lambda c: c.name)
+def test_packaged_model_matches_its_manifest(card, shared_data):
+    m = card.manifest
+    assert sha256_file(card.weights_path) == m["sha256"]
+    assert m["training"]["command"].startswith("pixelsmith train configs/")
+    assert m["training"]["data_sha256"] == data_sha256(m["training"]["data"])
+    r = load_pretrained(card.name, device="cpu")
+    assert sum(p.numel() for p in r.net.parameters()) == m["parameters"]
+    assert (r.task, r.img_channels, r.scale) == (m["task"], m["channels"], m["scale"])
+    # the weights still score what the manifest says, image by image (0.05 dB)
+    got = check_scores(r, m["check"], shared_data)
+    assert len(got) == m["check"]["images"] >= 2
+    assert np.allclose(got, m["check"]["psnr"], atol=0.05), (got, m["check"]["psnr"])
+
+
+@pytest.mark.skipif(not any(c.task == "denoise" for c in PACKAGED), reason="no denoiser")
+def test_restore_without_checkpoint_gray_rgb_jpeg_rgba(tmp_path, cli):
+    rng = np.random.default_rng(0)
+    smooth = np.linspace(40, 210, 48)[None, :] * np.ones((40, 1))
+    src = tmp_path / "in"
+    src.mkdir()
+    gray = np.clip(smooth + rng.normal(0, 25, smooth.shape), 0, 255).astype(np.uint8)
+    Image.fromarray(gray).save(src / "gray.png")
+    rgb = np.clip(smooth[..., None] * [1, 0.8, 0.5] + rng.normal(0, 20, (40, 48, 3)), 0, 255)
+    Image.fromarray(rgb.astype(np.uint8)).save(src / "photo.jpg", quality=98)
+    rgba = np.concatenate([rgb.astype(np.uint8), np.full((40, 48, 1), 200, np.uint8)], -1)
+    Image.fromarray(rgba, "RGBA").save(src / "icon.png")
+    out = tmp_path / "out"
+    res = cli("restore", src, "--out", out, "--task", "denoise", env={"OMP_NUM_THREADS": "1"})
+    assert "packaged" in res.stdout and "estimated" in res.stderr
+    g = np.array(Image.open(out / "gray.png")).astype(float)
+    assert Image.open(out / "gray.png").mode == "L" and g.shape == (40, 48)
+    # the noise is gone: much closer to the clean ramp than the input was
+    assert np.abs(g - smooth).mean() < 0.5 * np.abs(gray - smooth).mean()
+    assert Image.open(out / "photo.png").mode == "RGB"
+    icon = Image.open(out / "icon.png")
+    assert icon.mode == "RGBA" and np.all(np.array(icon)[..., 3] == 200)
+
+
+def test_restore_cli_refuses_unclear_choices(tmp_path, cli):
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "a.png")
+    for args, says in [(["--model", "no-such-model"], "no packaged model named"),
+                       (["--task", "sr"], "needs --scale"),
+                       (["--scale", "2"], "--scale is for --task sr"),
+                       (["--checkpoint", tmp_path, "--model", "x"], "give one")]:
+        res = cli("restore", tmp_path / "a.png", "--out", tmp_path / "o", *args, ok=False)
+        assert res.returncode == 2 and says in res.stderr, (args, res.stderr)
+        assert "Traceback" not in res.stderr
+
+
+@pytest.fixture(scope="module")
+def tiny_package(tmp_path_factory):
+    root = tmp_path_factory.mktemp("zoo")
+    Trainer(load_config(None, TINY), root / "run").fit()
+    models = root / "models"
+    manifest = package_run(root / "run", models / "tiny-denoise", task="denoise", channels=1,
+                           scale=1, summary="tiny", command="pixelsmith train x",
+                           package_command="python bench/zoo_package.py", config_file="x",
+                           default=True)
+    return root, models, manifest
+
+
+def test_packaged_run_restores_like_the_run(tiny_package):
+    root, models, manifest = tiny_package
+    card = find_card("tiny-denoise", models)
+    assert card.manifest["dtype"] == "float16" and card.manifest["training"]["steps"] == 2
+    packaged = load_pretrained("tiny-denoise", device="cpu", models_dir=models)
+    run = load_restorer(root / "run", device="cpu")  # EMA weights, float32
+    y = torch.rand(2, 1, 20, 28, generator=torch.Generator().manual_seed(0))
+    a, b = packaged(y, sigma=25), run(y, sigma=25)
+    assert a.shape == (2, 1, 20, 28)
+    assert (a - b).abs().max() < 2e-2  # only the float16 rounding of the weights differs
+    # the weights file is the EMA network's, not the raw one
+    from safetensors.torch import load_file
+    stored = load_file(str(card.weights_path))
+    ema = load_file(str(root / "run/checkpoints" / json.loads(
+        (root / "run/checkpoints/last.json").read_text())["dir"] / "ema.safetensors"))
+    key = next(iter(stored))
+    assert torch.equal(stored[key], ema[key].half())
+
+
+def test_damaged_weights_and_manifest_are_refused(tiny_package, tmp_path):
+    import shutil
+
+    _, models, manifest = tiny_package
+    bad = tmp_path / "models"
+    shutil.copytree(models, bad)
+    w = bad / "tiny-denoise" / "weights.safetensors"
+    data = bytearray(w.read_bytes())
+    data[-1] ^= 0xFF
+    w.write_bytes(bytes(data))
+    with pytest.raises(PixelsmithError, match="SHA-256 differs"):
+        load_pretrained("tiny-denoise", models_dir=bad)
+    write_manifest(bad / "tiny-denoise", {**manifest, "channels": "one"})
+    with pytest.raises(PixelsmithError, match="'channels' must be a int"):
+        load_pretrained("tiny-denoise", models_dir=bad)
+
+
+def test_pick_model_by_task_channels_and_scale(tiny_package):
+    _, models, _ = tiny_package
+    assert pick_model("denoise", 1, models_dir=models).name == "tiny-denoise"
+    assert pick_model("denoise", 3, models_dir=models).name == "tiny-denoise"  # per channel
+    with pytest.raises(PixelsmithError, match="no packaged gray model for --task sr x4"):
+        pick_model("sr", 1, 4, models_dir=models)
+
+
+def test_per_channel_denoiser_equals_the_gray_one_on_each_channel(tiny_package):
+    _, models, _ = tiny_package
+    gray = load_pretrained("tiny-denoise", device="cpu", models_dir=models)
+    colour = gray.per_channel()
+    y = torch.rand(1, 3, 16, 20, generator=torch.Generator().manual_seed(1))
+    out = colour(y, sigma=30)
+    for c in range(3):
+        assert torch.allclose(out[:, c:c + 1], gray(y[:, c:c + 1], sigma=30), atol=1e-6)
+
+
+def test_noise_level_estimate(shared_data):
+    image = load_test_set("Set12", shared_data)[0].image[None].float() / 255
+    g = torch.Generator().manual_seed(0)
+    for sigma in (10, 25, 50):
+        y = image + sigma / 255 * torch.randn(image.shape, generator=g)
+        assert abs(estimate_sigma(y).item() - sigma) < 0.1 * sigma + 1
+    # a flat picture: the estimate is the noise's standard deviation itself
+    flat = 0.5 + 20 / 255 * torch.randn(2, 3, 64, 64, generator=g)
+    assert torch.allclose(estimate_sigma(flat), torch.tensor([20.0, 20.0]), rtol=0.05)
