@@ -26,6 +26,13 @@ def debug_enabled() -> bool:
     return os.environ.get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false", "no")
 
 
+def first_line(e: BaseException, limit: int | None = None, default: str = "") -> str:
+    """The first line of an exception's message, at most ``limit`` characters (``default``
+    when it has none): what a one-line error quotes of a library's long message."""
+    text = str(e).strip().splitlines()
+    return text[0][:limit] if text else default
+
+
 def one_line(e: BaseException) -> str:
     """An unexpected exception as one line: a file-system failure names its path and the
     reason; anything else is a bug, said so, with how to get the traceback for a report."""
@@ -34,8 +41,8 @@ def one_line(e: BaseException) -> str:
         return f"{paths}: {e.strerror}" if paths else e.strerror
     if isinstance(e, MemoryError):
         return "out of memory (try a smaller batch, --num or image)"
-    text = str(e).strip().splitlines()
-    detail = f": {text[0][:300]}" if text else ""
+    text = first_line(e, 300)
+    detail = f": {text}" if text else ""
     return (f"unexpected {type(e).__name__}{detail} (a bug in pixelsmith: rerun with "
             f"--debug or {DEBUG_ENV}=1 for the traceback and report it)")
 

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pixelsmith.errors import PixelsmithError
+from pixelsmith.errors import PixelsmithError, first_line
 from pixelsmith.generate.loading import LoadedModel
 from pixelsmith.restore.inpainting import load_inpainter
 from pixelsmith.restore.restorer import Restorer, load_restorer
@@ -184,7 +184,7 @@ def export_onnx(model: Restorer | LoadedModel | str | Path, out: str | Path, *,
                 output_names=["restored"], dynamic_shapes={n: dynamic[n] for n in names},
                 opset_version=opset, dynamo=True, verbose=False)
     except Exception as e:  # noqa: BLE001 - an exporter failure, said in one line
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        first = first_line(e)
         raise PixelsmithError(f"ONNX export of {meta['source']} ({meta['model']}) failed: "
                               f"{type(e).__name__}: {first}") from None
     proto = program.model_proto

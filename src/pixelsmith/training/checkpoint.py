@@ -27,7 +27,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from pixelsmith.errors import PixelsmithError
+from pixelsmith.errors import PixelsmithError, first_line
 
 MODEL_FILE, EMA_FILE, STATE_FILE, META_FILE = (
     "model.safetensors", "ema.safetensors", "train_state.pt", "meta.json",
@@ -156,7 +156,7 @@ def save_checkpoint(ckpt_root: Path, step: int, *, nets: dict[str, nn.Module],
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
         why = (f"{e.filename}: {e.strerror}" if isinstance(e, OSError) and e.strerror
-               else str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__)
+               else first_line(e, 200, type(e).__name__))
         raise CheckpointWriteError(f"writing the checkpoint of step {step} into {ckpt_root} failed "
                               f"({why}); the previous checkpoint is intact") from None
     keep_names = {final.name, *keep, _pinned_by(ckpt_root, "best.json")}
@@ -222,7 +222,7 @@ class Checkpoint:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except (pickle.UnpicklingError, RuntimeError, EOFError, AttributeError, ValueError,
                 TypeError, KeyError, IndexError, UnicodeDecodeError, OSError) as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            first = first_line(e, default=type(e).__name__)
             raise PixelsmithError(
                 f"{path}: refusing to load: it is not plain tensor data ({first[:160]})"
             ) from None

@@ -24,7 +24,7 @@ from pixelsmith.config.resolve import config_from_dict, upgrade_config
 from pixelsmith.data.batches import make_batches
 from pixelsmith.data.transforms import from_uint8
 from pixelsmith.devices import resolve_device
-from pixelsmith.errors import PixelsmithError
+from pixelsmith.errors import PixelsmithError, first_line
 from pixelsmith.models import build_model
 from pixelsmith.objectives import Objective, SampleNoise
 from pixelsmith.registry import OBJECTIVES
@@ -414,7 +414,7 @@ class Trainer:
                 torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
             self.batches.load_state_dict(state["rng"]["batches"])
         except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as e:
-            first = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
+            first = first_line(e, 160)
             raise PixelsmithError(f"{ckpt.path / STATE_FILE}: damaged, it does not fit this "
                                   f"run ({type(e).__name__}: {first})") from None
         self.step = state["counters"]["step"]
