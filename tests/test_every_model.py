@@ -46,6 +46,7 @@ class Feed:
 
 FEEDS = {
     "gan": Feed(),
+    "progan": Feed(),  # the GAN objective with a growth schedule: samples at the image size
     "vae": Feed(),
     # restorers train on patches (12: a multiple of every SR scale); degraded|restored|clean
     "restoration": Feed(("data.patch_size=12",), panels=3),

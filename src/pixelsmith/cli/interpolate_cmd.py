@@ -15,6 +15,9 @@ def interpolate(
     class_index: int = typer.Option(None, "--class", help="conditional models: this class"),
     between: tuple[Path, Path] | None = typer.Option(
         None, "--between", help="walk between the encodings of two images A.png B.png"),
+    truncation: float = typer.Option(
+        None, "--truncation", help="GANs: z from N(0, 1) cut to [-t, t], the truncation "
+                                   "trick (smaller: cleaner, less varied images)"),
     no_ema: bool = typer.Option(False, "--no-ema", help="use the raw weights, not the EMA copy"),
     device: str = typer.Option("auto", "--device"),
 ) -> None:
@@ -22,8 +25,10 @@ def interpolate(
     from pixelsmith.generate import load_model
     from pixelsmith.generate.interpolate import interpolate as walk
     from pixelsmith.generate.interpolate import write_interpolation
+    from pixelsmith.generate.loading import truncation_overrides
 
-    model = load_model(run, device=device, use_ema=not no_ema)
+    model = load_model(run, device=device, use_ema=not no_ema,
+                       overrides=truncation_overrides(truncation))
     frames = walk(model, steps, rows=rows, seed=seed, class_index=class_index, between=between)
     png, gif = write_interpolation(frames, out)
     typer.echo(f"wrote {png} and {gif} ({frames.shape[0]} x {steps} images)")

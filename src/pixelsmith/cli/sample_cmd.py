@@ -14,6 +14,9 @@ def sample(
     class_index: int = typer.Option(None, "--class", help="conditional models: only this class"),
     per_class: bool = typer.Option(False, "--per-class",
                                    help="conditional models: one row of --num images per class"),
+    truncation: float = typer.Option(
+        None, "--truncation", help="GANs: z from N(0, 1) cut to [-t, t], the truncation "
+                                   "trick (smaller: cleaner, less varied images)"),
     no_ema: bool = typer.Option(False, "--no-ema", help="use the raw weights, not the EMA copy"),
     device: str = typer.Option("auto", "--device"),
 ) -> None:
@@ -26,9 +29,11 @@ def sample(
         per_class_grid,
         write_images,
     )
+    from pixelsmith.generate.loading import truncation_overrides
     from pixelsmith.generate.writer import check_grid
 
-    model = load_model(run, device=device, use_ema=not no_ema)
+    model = load_model(run, device=device, use_ema=not no_ema,
+                       overrides=truncation_overrides(truncation))
     if per_class:
         check_grid(model, num * max(model.objective.sample_classes, 1), out)
         images = per_class_grid(model, num, seed=seed)

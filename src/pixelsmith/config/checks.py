@@ -35,7 +35,8 @@ BETAS: Rule = (lambda v: len(v) == 2 and all(0 <= b < 1 for b in v),
                "two numbers in [0, 1), like [0.5, 0.999]")
 
 TRAIN: dict[str, Rule] = {
-    "steps": _at_least(0), "batch_size": _at_least(1), "log_every": _at_least(1),
+    "steps": _at_least(0), "batch_size": _at_least(1), "accumulate": _at_least(1),
+    "log_every": _at_least(1),
     "sample_every": _at_least(0), "num_samples": _at_least(1),
     "checkpoint_every": _at_least(0), "eval_every": _at_least(0), "eval_num": _at_least(1),
     "ema_decay": DECAY, "ema_start": _at_least(0),

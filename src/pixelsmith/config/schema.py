@@ -36,6 +36,10 @@ class DataConfig:
 class TrainConfig:
     steps: int = 2000  # optimisation steps (one step = every phase of the objective once)
     batch_size: int = 64  # the GLOBAL batch: with N processes each trains on batch_size / N
+    # gradient accumulation: each batch is split into this many equal micro-batches whose
+    # gradients are summed before the step (the same update, 1/k of the activation memory;
+    # BatchNorm sees micro-batches). For every family
+    accumulate: int = 1
     seed: int = 0
     device: str = "auto"  # auto (cuda if available), cpu, cuda, cuda:N
     precision: str = choice("auto", "auto", "bf16", "fp32", help="auto: bf16 on CUDA, fp32 on CPU")

@@ -70,6 +70,8 @@ def export(model: LoadedModel, num: int, out: str | Path, *, seed: int = 0,
         "checkpoint": str(ckpt),
         "step": model.meta.get("step"),
         "used_ema": model.used_ema,
+        # a sampling setting (--truncation), not in the training config: needed to regenerate
+        "truncation": getattr(model.cfg.objective, "truncation", 0.0),
         "sha256": {MODEL_FILE: sha256_file(ckpt / MODEL_FILE)}
         | ({EMA_FILE: sha256_file(ckpt / EMA_FILE)} if model.used_ema else {}),
         "config": model.meta.get("config"),

@@ -66,6 +66,16 @@ def load_model(run_or_ckpt: str | Path | Checkpoint, *, device: str = "auto",
     return LoadedModel(cfg, ckpt.meta, objective, nets[name].eval(), ckpt.path, used_ema)
 
 
+def truncation_overrides(truncation: float | None) -> list[str]:
+    """``--truncation T`` as the sampling override it is (``objective.truncation``, which
+    GAN objectives have); None: no override."""
+    if truncation is None:
+        return []
+    if not truncation > 0:
+        raise PixelsmithError(f"--truncation must be a number > 0, got {truncation}")
+    return [f"objective.truncation={truncation}"]
+
+
 def require_objective(model: LoadedModel, name: str, message: str) -> LoadedModel:
     """``model`` when it was trained with objective ``name``; else ``message`` (formatted
     with ``path`` and ``have``, the objective it has) as a one-line error."""

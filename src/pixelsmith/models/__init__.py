@@ -1,10 +1,12 @@
 """Model architectures, one per file; each registers a builder in ``MODELS``."""
 
 from pixelsmith.models import (  # noqa: F401
+    biggan,
     convlstm_restorer,
     dcgan,
     dncnn,
     inpaint_unet,
+    progan,
     resnet,
     srnet,
     unet_restorer,

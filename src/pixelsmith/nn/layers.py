@@ -68,6 +68,21 @@ class ConditionalBatchNorm2d(nn.Module):
         return h * self.gain(c)[:, :, None, None] + self.bias(c)[:, :, None, None]  # (B, C, H, W)
 
 
+class VectorConditionalBatchNorm2d(nn.Module):
+    """BatchNorm whose gain (1 + linear) and bias (linear) are functions of a conditioning
+    vector, not of a class index: BigGAN feeds each block [shared class embedding, z chunk]."""
+
+    def __init__(self, num_features: int, cond_dim: int, *, use_sn: bool = True):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(num_features, affine=False)
+        self.gain = sn(nn.Linear(cond_dim, num_features, bias=False), use_sn)
+        self.bias = sn(nn.Linear(cond_dim, num_features, bias=False), use_sn)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        gain = 1 + self.gain(y)[:, :, None, None]  # (B, C, 1, 1)
+        return self.bn(x) * gain + self.bias(y)[:, :, None, None]  # (B, C, H, W)
+
+
 def norm(layer: nn.Module, x: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
     """Apply a BatchNorm or a ConditionalBatchNorm2d (which also takes the labels)."""
     return layer(x, c) if isinstance(layer, ConditionalBatchNorm2d) else layer(x)

@@ -12,7 +12,12 @@ import torch.nn.functional as F
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.objectives.base import Batch, Objective, Phase, adam
 from pixelsmith.objectives.diffaugment import parse_policy
-from pixelsmith.objectives.regularizers import clip_weights, gradient_penalty, r1_penalty
+from pixelsmith.objectives.regularizers import (
+    clip_weights,
+    gradient_penalty,
+    orthogonal_penalty,
+    r1_penalty,
+)
 from pixelsmith.registry import GAN_LOSSES, OBJECTIVES
 
 
@@ -29,6 +34,14 @@ class GanObjectiveConfig:
     clip_weight: float = 0.0  # original WGAN: clip D weights to [-c, c] after each D step (0.01)
     aux_weight: float = 1.0  # ACGAN class loss weight, when D has an auxiliary classifier
     diffaugment: str = ""  # DiffAugment policy on real and fake, e.g. "color,translation,cutout"
+    drift_weight: float = 0.0  # ProGAN's drift term: weight of E[D(x)^2] on real scores (0.001)
+    # BigGAN's orthogonal regularisation of G's weights: weight of sum ||W W^T * (1 - I)||_F^2
+    # (W: a weight as a matrix, one row per output; embeddings excluded); 0 = off. The
+    # official code's beta 1e-4 applies the gradient 2 (W W^T * (1 - I)) W, i.e. 5e-5 here
+    ortho_weight: float = 0.0
+    # the truncation trick (BigGAN): sample z from N(0, 1) cut to [-t, t]; 0 = plain N(0, 1).
+    # A sampling setting: `pixelsmith sample --truncation 0.5` sets it on a trained model
+    truncation: float = 0.0
 
 
 @OBJECTIVES.register("gan", config=GanObjectiveConfig, help="adversarial training of G against D")
@@ -48,7 +61,8 @@ class GanObjective(Objective):
         for key in ("n_critic",):
             if getattr(cfg, key) < 1:
                 raise PixelsmithError(f"objective.{key} must be >= 1, got {getattr(cfg, key)}")
-        for key in ("gp_weight", "r1_weight", "clip_weight", "aux_weight"):
+        for key in ("gp_weight", "r1_weight", "clip_weight", "aux_weight", "drift_weight",
+                    "ortho_weight", "truncation"):
             if getattr(cfg, key) < 0:
                 raise PixelsmithError(f"objective.{key} must be >= 0, got {getattr(cfg, key)}")
         self.augment = parse_policy(cfg.diffaugment)
@@ -104,6 +118,9 @@ class GanObjective(Objective):
         if cfg.r1_weight > 0:
             out["r1"] = r1_penalty(real_logits, real)
             loss = loss + cfg.r1_weight / 2 * out["r1"]
+        if cfg.drift_weight > 0:  # keeps the critic's scores from drifting far from 0
+            out["drift"] = real_logits.float().pow(2).mean()
+            loss = loss + cfg.drift_weight * out["drift"]
         if real_cls is not None:
             out["aux"] = (F.cross_entropy(real_cls.float(), c)
                           + F.cross_entropy(fake_cls.float(), c))
@@ -118,11 +135,16 @@ class GanObjective(Objective):
         if fake_cls is not None:
             out["aux"] = F.cross_entropy(fake_cls.float(), c)
             loss = loss + self.cfg.aux_weight * out["aux"]
+        if self.cfg.ortho_weight > 0:
+            out["ortho"] = orthogonal_penalty(self.nets["generator"])
+            loss = loss + self.cfg.ortho_weight * out["ortho"]
         return {"loss": loss, **out}
 
     # -------------------------------------------------------------- sampling
     def sample_inputs(self, num, generator, labels=None):
-        z = torch.randn(num, self.z_dim, generator=generator)
+        t = self.cfg.truncation
+        z = truncated_randn(num, self.z_dim, t, generator) if t > 0 else torch.randn(
+            num, self.z_dim, generator=generator)
         if not self.g_classes:
             return {"z": z}
         if labels is None:
@@ -134,6 +156,12 @@ class GanObjective(Objective):
             raise PixelsmithError(f"class labels must be in 0..{self.g_classes - 1}")
         return {"z": z, "c": labels}
 
+    def interpolate_inputs(self, a, b, t):
+        out = super().interpolate_inputs(a, b, t)
+        if self.cfg.truncation > 0:  # slerp can leave the cube [-t, t]^d: stay inside it
+            out["z"] = out["z"].clamp(-self.cfg.truncation, self.cfg.truncation)
+        return out
+
     def encode(self, net, x, labels=None):
         raise PixelsmithError("a GAN has no encoder, so it cannot start from images "
                               "(--between needs a model that encodes, such as a VAE)")
@@ -144,3 +172,14 @@ class GanObjective(Objective):
         if self.g_classes:
             return net(z, inputs["c"].to(self.device))
         return net(z)
+
+
+def truncated_randn(num: int, dim: int, threshold: float,
+                    generator: torch.Generator) -> torch.Tensor:
+    """(num, dim) draws of N(0, 1) conditioned on [-threshold, threshold] (the truncation
+    trick), by the inverse CDF of one uniform per value: a seed fixes them and no value
+    lies beyond the threshold (BigGAN resamples instead; the distribution is the same)."""
+    u = torch.rand(num, dim, generator=generator, dtype=torch.float64)
+    lo = torch.special.ndtr(torch.tensor(-threshold, dtype=torch.float64))
+    z = torch.special.ndtri(lo + u * (1 - 2 * lo))
+    return z.float().clamp(-threshold, threshold)

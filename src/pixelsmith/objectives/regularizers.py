@@ -1,5 +1,6 @@
 """GAN regularisers: WGAN-GP's gradient penalty (Gulrajani et al. 2017), R1 (Mescheder
-et al. 2018) and the original WGAN's weight clipping (Arjovsky et al. 2017)."""
+et al. 2018), the original WGAN's weight clipping (Arjovsky et al. 2017) and BigGAN's
+orthogonal regularisation (Brock et al. 2019)."""
 
 from __future__ import annotations
 
@@ -31,3 +32,21 @@ def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
 def clip_weights(net: nn.Module, c: float) -> None:
     for p in net.parameters():
         p.clamp_(-c, c)
+
+
+def orthogonal_penalty(net: nn.Module) -> torch.Tensor:
+    """BigGAN's orthogonal regularisation: the sum over ``net``'s weights W (every parameter
+    of 2 or more dims as a matrix, one row per output unit; embeddings excluded, as BigGAN
+    excludes its shared class embedding) of ||W W^T * (1 - I)||_F^2, the squared
+    off-diagonal of the filters' Gram matrix: filters pushed towards orthogonal, their
+    norms left free."""
+    skip = {id(p) for m in net.modules() if isinstance(m, nn.Embedding)
+            for p in m.parameters(recurse=False)}
+    total = torch.zeros((), device=next(net.parameters()).device)
+    for p in net.parameters():
+        if p.dim() < 2 or id(p) in skip:
+            continue
+        w = p.float().flatten(1)  # (out, in * kh * kw)
+        gram = w @ w.T  # (out, out)
+        total = total + (gram - torch.diag(torch.diagonal(gram))).pow(2).sum()
+    return total

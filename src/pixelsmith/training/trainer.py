@@ -7,6 +7,7 @@ and extras such as evaluation during training are callbacks (``add_callback``), 
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import sys
 import threading
@@ -50,6 +51,18 @@ EVENTS = ("on_step_end", "on_log", "on_sample", "on_checkpoint", "on_train_end")
 WEIGHT_LIMIT = 1e6
 
 
+def micro_batches(batch, k: int) -> list:
+    """``batch`` cut into ``k`` equal parts along the rows (every tensor field; the trainer
+    checks that the rows divide); k = 1: the batch itself."""
+    if k == 1:
+        return [batch]
+    n = batch.x.shape[0] // k
+    fields = dataclasses.fields(batch)
+    return [dataclasses.replace(batch, **{
+        f.name: v[i * n : (i + 1) * n] for f in fields
+        if torch.is_tensor(v := getattr(batch, f.name))}) for i in range(k)]
+
+
 class Trainer:
     def __init__(self, cfg: Config, run_dir: str | Path, *, resume: Checkpoint | None = None):
         self.cfg, self.run_dir = cfg, Path(run_dir)
@@ -62,6 +75,10 @@ class Trainer:
         if t.batch_size % self.dist.world_size:
             raise PixelsmithError(f"train.batch_size {t.batch_size} (the global batch) must be "
                                   f"divisible by the {self.dist.world_size} processes")
+        if t.batch_size % (self.dist.world_size * t.accumulate):
+            raise PixelsmithError(f"train.batch_size {t.batch_size} must be divisible by "
+                                  f"train.accumulate {t.accumulate} x {self.dist.world_size} "
+                                  "processes (equal micro-batches)")
         torch.manual_seed(t.seed)
         self.device = dist.rank_device(resolve_device(t.device, "train.device"), self.dist)
         self.bf16 = t.precision == "bf16" or (t.precision == "auto" and self.device.type == "cuda")
@@ -271,10 +288,17 @@ class Trainer:
                     batch = self.batches.next()
                     # real images drawn by all ranks: img/s
                     self.images_seen += batch.x.shape[0] * self.dist.world_size
-                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-                    losses = phase.loss(batch)
                 phase.optimizer.zero_grad(set_to_none=True)
-                losses["loss"].backward()
+                # train.accumulate: the batch in equal micro-batches, their gradients summed
+                # (each loss a mean over its part, so divided by k): one step as on the
+                # whole batch, with 1/k of the activation memory
+                k = self.cfg.train.accumulate
+                for part in micro_batches(batch, k):
+                    with torch.autocast(self.device.type, dtype=torch.bfloat16,
+                                        enabled=self.bf16):
+                        losses = phase.loss(part)
+                    (losses["loss"] / k if k > 1 else losses["loss"]).backward()
+                    self._accumulate(phase.name, losses)  # logged: the mean over the parts
                 if self.dist.enabled:  # each rank's loss is its slice's mean: average them
                     dist.average_gradients(
                         [p for m in phase.modules for p in self.nets[m].parameters()],
@@ -283,8 +307,7 @@ class Trainer:
                 if phase.after_step is not None:
                     phase.after_step()
                 if self.schedule.active and "lr" not in losses:  # the rate in use, logged
-                    losses = {**losses, "lr": phase.optimizer.param_groups[0]["lr"]}
-                self._accumulate(phase.name, losses)
+                    self._accumulate(phase.name, {"lr": phase.optimizer.param_groups[0]["lr"]})
         for net in self.nets.values():
             net.requires_grad_(True)
         if self.ema is not None:
