@@ -28,6 +28,7 @@ from pixelsmith.cli import (
     restore_cmd,
     sample_cmd,
     train_cmd,
+    ui_cmd,
 )
 from pixelsmith.errors import DEBUG_ENV, PixelsmithError, debug_enabled, one_line
 
@@ -61,6 +62,7 @@ app.command("evaluate")(evaluate_cmd.evaluate)
 app.command("restore")(restore_cmd.restore)
 app.command("models")(models_cmd.models)
 app.command("onnx")(onnx_cmd.onnx)
+app.command("ui")(ui_cmd.ui)
 app.add_typer(evaluator_cmd.app, name="evaluator")
 app.add_typer(data_cmd.app, name="data")
 

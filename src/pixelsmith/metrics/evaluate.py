@@ -138,10 +138,14 @@ def read_records(run_dir: str | Path) -> list[dict]:
     if not path.is_file():
         raise PixelsmithError(f"{path} not found (is {run_dir} a run folder?)")
     rows = []
-    for i, line in enumerate(path.read_text().splitlines(), 1):
+    text = path.read_text()
+    lines = text.splitlines()
+    for i, line in enumerate(lines, 1):
         try:
             row = json.loads(line)
         except json.JSONDecodeError:
+            if i == len(lines) and not text.endswith("\n"):  # a run writing it right now
+                break
             raise PixelsmithError(f"{path}: line {i} is not JSON") from None
         if "metric" in row:
             rows.append(row)

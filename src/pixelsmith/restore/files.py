@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -156,10 +157,12 @@ def output_path(path: Path, root: Path | None, out_dir: Path, suffix: str = "") 
 
 def restore_file(r: Restorer, path: Path, out_dir: Path, *, root: Path | None = None,
                  compare: bool = False, degrade: bool = False, tile: int = 256,
-                 overlap: int = 80, sigma: float | None = None, seed: int = 0) -> Result:
+                 overlap: int = 80, sigma: float | None = None, seed: int = 0,
+                 on_tile: Callable[[int, int], None] | None = None) -> Result:
     """Restore one file into ``out_dir`` (same stem, .png). With ``degrade`` the file is
     taken as clean and first degraded by the model's own training degradation (seeded),
-    so the result can be scored against it."""
+    so the result can be scored against it. ``on_tile(done, total)`` hears of each tile
+    (default: a line on stderr for very large pictures; the web app moves its progress bar)."""
     from pixelsmith.data.degradations import crop_to_multiple
     from pixelsmith.objectives.restoration import degradation_from_config
 
@@ -181,7 +184,7 @@ def restore_file(r: Restorer, path: Path, out_dir: Path, *, root: Path | None = 
             sigma = float(known["sigma"][0])
     else:
         clean, y01 = None, uint8_to_unit(pixels)
-    with reporting_tiles(TileReport(path)):  # Ctrl-C between tiles aborts, nothing written
+    with reporting_tiles(on_tile or TileReport(path)):  # Ctrl-C between tiles: nothing written
         if luma_sr(img, r):
             ycc = rgb_to_ycbcr(y01.clamp(0, 1))
             big = r.restore_image(ycc[:1], tile=tile, overlap=overlap, sigma=sigma)

@@ -12,7 +12,12 @@ def read_metrics(path: Path) -> dict[str, tuple[list[int], list[float]]]:
     if not path.is_file():
         return {}
     for line in path.read_text().splitlines():
-        row = json.loads(line)
+        try:
+            row = json.loads(line)
+        except ValueError:  # the half-written last line of a run that is training now
+            continue
+        if not isinstance(row, dict) or not isinstance(row.get("step"), int):
+            continue
         for k, v in row.items():
             if k not in ("step", "time") and isinstance(v, (int, float)):
                 series[k][0].append(row["step"])

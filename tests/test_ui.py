@@ -1,0 +1,280 @@
+"""The functions behind the web app's tabs (``pixelsmith.ui``), called directly without a
+browser: on the session's tiny GAN run, a tiny inpainting run and the packaged gray
+denoiser. The grids and walks are checked against the real command line's files, the
+restorations against the clean picture and the packaged model run by ``pixelsmith restore``.
+The browser itself is driven in test_ui_browser.py."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from pixelsmith.config import load_config
+from pixelsmith.errors import PixelsmithError, UnreadableImage
+from pixelsmith.training import Trainer
+from pixelsmith.ui import MISSING, require_gradio
+from pixelsmith.ui import generate_tab as G
+from pixelsmith.ui import restore_tab as R
+from pixelsmith.ui import runs_tab as T
+from pixelsmith.ui.catalog import ModelCache, find_runs, model_choices
+from pixelsmith.ui.serving import free_port
+from pixelsmith.ui.uploads import check_upload, read_upload
+from pixelsmith.zoo import list_models
+
+INPAINT = [
+    "data.name=digits", "data.img_size=16", "data.max_images=32", "model.name=inpaint-unet",
+    "model.g_width=4", "model.d_width=4", "model.max_width=8", "model.levels=2",
+    "train.batch_size=8", "train.sample_every=0", "train.num_samples=4", "train.steps=1",
+    "train.checkpoint_every=0", "train.progress=false",
+]
+HAS_DENOISER = any(c.name == "denoise-gray" for c in list_models())
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory, tiny_gan_run):
+    """A runs folder: gan (a copy of the session's tiny GAN), inpaint (1 step), and a
+    folder that is no run."""
+    root = tmp_path_factory.mktemp("ui-runs")
+    shutil.copytree(tiny_gan_run, root / "gan")
+    Trainer(load_config(None, INPAINT), root / "group" / "inpaint").fit()
+    (root / "notes").mkdir()
+    return root
+
+
+@pytest.fixture(scope="module")
+def cache():
+    return ModelCache(device="cpu")
+
+
+def _cli(*args):
+    from pixelsmith.cli import app
+
+    res = CliRunner().invoke(app, [str(a) for a in args])
+    assert res.exit_code == 0, (res.output, res.exception)
+    return res
+
+
+def _pixels(path) -> np.ndarray:
+    with Image.open(path) as pic:
+        return np.asarray(pic.convert("RGB"))
+
+
+def test_catalog_finds_runs_and_what_they_do(root):
+    runs = {e.name: e for e in find_runs(root)}
+    assert set(runs) == {"gan", "group/inpaint"}
+    assert (runs["gan"].objective, runs["gan"].makes_images) == ("gan", True)
+    assert (runs["group/inpaint"].task, runs["group/inpaint"].makes_images) == ("inpaint", False)
+    assert G.generator_names(root) == ["gan"]
+    assert model_choices(root, "inpaint") == ["run: group/inpaint"]
+    if HAS_DENOISER:
+        assert model_choices(root, "denoise")[0] == "denoise-gray"
+
+
+def test_runs_tab_config_curves_grids_and_records(root, tmp_path):
+    view = T.show_run(root, "gan", tmp_path)
+    assert view.config_text == (root / "gan" / "config.yaml").read_text()
+    assert view.steps == [2] and view.records == []
+    assert Image.open(view.curves).size[0] > 100
+    assert T.sample_grid(root, "gan", 1) == root / "gan" / "samples" / "step_0000002.png"
+    # a run that trains now: an evaluation record, then a half-written row
+    run = tmp_path / "live"
+    shutil.copytree(root / "gan", run / "gan")
+    (run / "gan" / "samples" / "step_0000004.png").write_bytes(
+        (root / "gan" / "samples" / "step_0000002.png").read_bytes())
+    record = {"step": 2, "metric": "fid1k[digits-evaluator]", "fid1k[digits-evaluator]": 123.456,
+              "protocol": {"reference": "digits", "n_fake": 1000, "features": "evaluator"},
+              "date": "2026-12-02T12:00:00Z"}
+    with (run / "gan" / "metrics.jsonl").open("a") as f:
+        f.write(json.dumps(record) + "\n" + '{"step": 3, "g/loss": 0.')
+    view = T.show_run(run, "gan", tmp_path)
+    assert view.records == [[2, "fid1k[digits-evaluator]", 123.456, "digits", 1000,
+                             "evaluator", "2026-12-02T12:00:00Z"]]
+    assert view.steps == [2, 4]
+    assert T.sample_grid(run, "gan", 3.6).name == "step_0000004.png"  # nearest saved step
+    with pytest.raises(PixelsmithError, match="no run 'nope'.*runs there: gan"):
+        T.show_run(root, "nope", tmp_path)
+
+
+def test_generate_grid_is_what_pixelsmith_sample_writes(root, cache, tmp_path):
+    got = G.generate_grid(cache, root, "gan", tmp_path, num=6, seed=3)
+    _cli("sample", root / "gan", "--num", 6, "--seed", 3, "-o", tmp_path / "cli.png",
+         "--device", "cpu")
+    assert np.array_equal(_pixels(got), _pixels(tmp_path / "cli.png"))
+    other = G.generate_grid(cache, root, "gan", tmp_path, num=6, seed=4)
+    assert not np.array_equal(_pixels(got), _pixels(other))
+    info = G.model_info(cache, root, "gan")
+    assert (info.num_classes, info.can_encode, info.img_size) == (0, False, 16)
+    with pytest.raises(PixelsmithError, match="not conditional"):
+        G.generate_grid(cache, root, "gan", tmp_path, num=4, class_index=1)
+    with pytest.raises(PixelsmithError, match="number of images must be in 1..1024"):
+        G.generate_grid(cache, root, "gan", tmp_path, num=0)
+    with pytest.raises(PixelsmithError, match="inpainting model: it mends pictures"):
+        G.generate_grid(cache, root, "group/inpaint", tmp_path, num=4)
+
+
+def test_interpolate_walk_is_what_pixelsmith_interpolate_writes(root, cache, tmp_path):
+    walk = G.interpolate_walk(cache, root, "gan", tmp_path, steps=5, rows=2, seed=1)
+    _cli("interpolate", root / "gan", "--steps", 5, "--rows", 2, "--seed", 1,
+         "-o", tmp_path / "cli.png", "--device", "cpu")
+    grid = _pixels(walk.png)
+    assert np.array_equal(grid, _pixels(tmp_path / "cli.png"))
+    with Image.open(walk.gif) as gif:
+        assert gif.n_frames == 2 * 5 - 2  # ping-pong
+    assert len(walk.frames) == 5
+    # frame i is column i of the grid (both: 2 px white padding around 16 px images)
+    col = _pixels(walk.frames[3])
+    assert col.shape == (2 * 18 + 2, 18 + 2, 3)
+    assert np.array_equal(col[:, 2:], grid[:, 3 * 18 + 2 : 4 * 18 + 2])
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(tmp_path / "a.png")
+    with pytest.raises(PixelsmithError, match="GAN has no encoder"):
+        G.interpolate_walk(cache, root, "gan", tmp_path, between=(tmp_path / "a.png",) * 2)
+
+
+def _noisy_gray(tmp_path, name="noisy.png"):
+    rng = np.random.default_rng(0)
+    clean = np.linspace(40, 210, 48)[None, :] * np.ones((40, 1))
+    noisy = np.clip(clean + rng.normal(0, 25, clean.shape), 0, 255).astype(np.uint8)
+    Image.fromarray(noisy).save(tmp_path / name)
+    return tmp_path / name, clean
+
+
+def _psnr(a, b) -> float:
+    return float(10 * np.log10(255**2 / np.mean((a.astype(float) - b) ** 2)))
+
+
+@pytest.mark.skipif(not HAS_DENOISER, reason="the packaged denoise-gray model is not installed")
+def test_restore_upload_with_the_packaged_denoiser(root, cache, tmp_path):
+    path, clean = _noisy_gray(tmp_path)
+    ticks = []
+    res = R.restore_upload(cache, root, path, tmp_path / "w", task="denoise", tile=32,
+                           overlap=8, model="denoise-gray",
+                           on_tile=lambda d, t: ticks.append((d, t)))
+    after = np.asarray(Image.open(res.after))
+    assert after.shape == (40, 48) and np.array_equal(np.asarray(Image.open(res.before)),
+                                                      np.asarray(Image.open(path)))
+    assert _psnr(after, clean) > _psnr(np.asarray(Image.open(path)), clean) + 5
+    assert "denoise-gray" in res.message and "(estimated)" in res.message
+    assert ticks == [(1, 4), (2, 4), (3, 4), (4, 4)]  # progress tile by tile
+    # the same file `pixelsmith restore` writes with the same packaged model and tiles
+    _cli("restore", path, "--model", "denoise-gray", "-o", tmp_path / "cli", "--device", "cpu",
+         "--tile", 32, "--overlap", 8)
+    assert np.array_equal(after, np.asarray(Image.open(tmp_path / "cli" / "noisy.png")))
+    # a colour picture through the gray model: each channel on its own, colour kept
+    rgb = np.stack([np.asarray(Image.open(path))] * 2 + [np.full((40, 48), 9, np.uint8)], -1)
+    Image.fromarray(rgb).save(tmp_path / "rgb.png")
+    res = R.restore_upload(cache, root, tmp_path / "rgb.png", tmp_path / "w", task="denoise",
+                           model="denoise-gray", sigma=25)
+    assert "each colour channel" in res.message and "σ 25.0" in res.message
+    assert np.asarray(Image.open(res.after)).shape == (40, 48, 3)
+
+
+def test_restore_refuses_bad_uploads_and_wrong_models_in_one_line(root, cache, tmp_path):
+    (tmp_path / "fake.png").write_text("not a picture")
+    with pytest.raises(UnreadableImage, match="cannot read image .*fake.png"):
+        R.restore_upload(cache, root, tmp_path / "fake.png", tmp_path / "w")
+    path, _ = _noisy_gray(tmp_path)
+    with pytest.raises(PixelsmithError, match="over the upload limit of 0.001 MB"):
+        R.restore_upload(cache, root, path, tmp_path / "w", max_upload_bytes=1000)
+    with pytest.raises(PixelsmithError, match="upload a picture first"):
+        R.restore_upload(cache, root, None, tmp_path / "w")
+    with pytest.raises(PixelsmithError, match="inpainting model; use the Inpaint tab"):
+        R.restore_upload(cache, root, path, tmp_path / "w", model="run: group/inpaint")
+    with pytest.raises(PixelsmithError, match="task must be one of denoise, sr, deblur"):
+        R.restore_upload(cache, root, path, tmp_path / "w", task="colorize")
+    assert read_upload(path, None).pixels.shape == (1, 40, 48)
+    assert check_upload(str(path), 10**6) == path
+
+
+def _layer(h, w, box):
+    """An editor layer (RGBA) with the brush's magenta painted over ``box`` (y0, y1, x0, x1)."""
+    layer = np.zeros((h, w, 4), np.uint8)
+    y0, y1, x0, x1 = box
+    layer[y0:y1, x0:x1] = (255, 0, 255, 255)
+    return layer
+
+
+def test_inpaint_upload_with_baselines_and_a_trained_inpainter(root, cache, tmp_path):
+    flat = np.full((20, 24, 3), (200, 120, 40), np.uint8)
+    flat[:, :4] = 0  # a dark strip far from the hole
+    Image.fromarray(flat).save(tmp_path / "pic.png")
+    layers = [_layer(20, 24, (6, 12, 10, 18)), None]
+    for method in ("telea", "navier-stokes"):
+        res = R.inpaint_upload(cache, root, tmp_path / "pic.png", layers, tmp_path / "w",
+                               method=method)
+        out = np.asarray(Image.open(res.result)).astype(int)
+        hole = np.zeros((20, 24), bool)
+        hole[6:12, 10:18] = True
+        assert np.array_equal(out[~hole], flat[~hole])  # known pixels untouched
+        # the hole lies in a flat patch: filled with its colour (OpenCV rounds: within 3)
+        assert np.abs(out[hole] - (200, 120, 40)).max() <= 3
+        masked = np.asarray(Image.open(res.masked))
+        assert (masked[6:12, 10:18] == 128).all() and np.array_equal(masked[:6], flat[:6])
+        assert "filled 48 pixels" in res.message
+    # a layer of another size (an editor canvas) is fitted to the picture
+    known = R.mask_from_layers([_layer(40, 48, (12, 24, 20, 36))], 20, 24)
+    assert known.shape == (1, 1, 20, 24) and int((known == 0).sum()) == 48
+    gray = np.random.default_rng(2).integers(0, 256, (16, 20), dtype=np.uint8)
+    Image.fromarray(gray).save(tmp_path / "gray.png")
+    res = R.inpaint_upload(cache, root, tmp_path / "gray.png", [_layer(16, 20, (4, 9, 5, 12))],
+                           tmp_path / "w", method=R.OURS)
+    out = np.asarray(Image.open(res.result))
+    keep = np.ones_like(gray, bool)
+    keep[4:9, 5:12] = False
+    assert np.array_equal(out[keep], gray[keep])  # known pixels come back bit for bit
+    assert "group/inpaint" in res.message
+    with pytest.raises(PixelsmithError, match="paint the hole on the picture first"):
+        R.inpaint_upload(cache, root, tmp_path / "gray.png", [], tmp_path / "w")
+    with pytest.raises(PixelsmithError, match="is colour .* but the model fills gray"):
+        R.inpaint_upload(cache, root, tmp_path / "pic.png", layers, tmp_path / "w",
+                         method=R.OURS)
+    pic = R.editor_picture(tmp_path / "pic.png", tmp_path / "w")
+    assert np.array_equal(_pixels(pic), flat)
+
+
+def test_missing_extra_is_one_line(monkeypatch):
+    monkeypatch.setitem(sys.modules, "gradio", None)  # what an install without the extra has
+    with pytest.raises(PixelsmithError) as e:
+        require_gradio()
+    assert str(e.value) == MISSING
+    from pixelsmith.cli import app
+
+    res = CliRunner().invoke(app, ["ui", "--runs", "."])
+    assert isinstance(res.exception, PixelsmithError) and str(res.exception) == MISSING
+
+
+def test_busy_port_is_one_line():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        busy = s.getsockname()[1]
+        with pytest.raises(PixelsmithError, match=f"--port {busy} on 127.0.0.1 is in use"):
+            free_port("127.0.0.1", busy)
+    assert free_port("127.0.0.1", 0) > 0
+
+
+def test_app_builds_and_a_failing_callback_answers_in_the_page(root, tmp_path):
+    pytest.importorskip("gradio")
+    from pixelsmith.ui.app import _guard, build_app
+
+    app = build_app(root, work_dir=tmp_path, device="cpu")
+    assert {"Runs", "Generate", "Interpolate", "Restore", "Inpaint"} <= {
+        b.label for b in app.blocks.values() if type(b).__name__ == "Tab"}
+
+    def broken(x):
+        torch.zeros(2) @ torch.zeros(3)  # any exception, not only ours
+
+    out = _guard(broken, 2)(1)
+    assert len(out) == 3 and out[2].startswith("⚠️ error: ")
+    out = _guard(lambda p: read_upload(p, None), 1)(str(tmp_path / "missing.png"))
+    assert out[1] == "⚠️ the upload missing.png is gone; upload it again"
+    with pytest.raises(PixelsmithError, match="--runs .* is not a folder"):
+        build_app(tmp_path / "nope")
