@@ -51,6 +51,7 @@ FEEDS = {
     # restorers train on patches (12: a multiple of every SR scale); degraded|restored|clean
     "restoration": Feed(("data.patch_size=12",), panels=3),
     "inpainting": Feed(panels=3),  # masked | inpainted | original
+    "diffusion": Feed(),
 }
 # per model, what no rule above derives (none needed today); the failures below point here
 EXPLICIT: dict[str, list[str]] = {}

@@ -63,3 +63,4 @@ METRICS = Registry("metric")
 DEGRADATIONS = Registry("degradation")  # restoration: clean image -> observation
 MASKS = Registry("mask")  # inpainting: which pixels are missing
 BASELINES = Registry("baseline")  # classical restorers scored by the same code
+SAMPLERS = Registry("sampler")  # diffusion: noise -> image along a time grid

@@ -14,6 +14,13 @@ def sample(
     class_index: int = typer.Option(None, "--class", help="conditional models: only this class"),
     per_class: bool = typer.Option(False, "--per-class",
                                    help="conditional models: one row of --num images per class"),
+    sampler: str = typer.Option(None, "--sampler",
+                                help="diffusion models: ddim, ddpm, euler, heun, dpm-solver-2m"),
+    steps: int = typer.Option(None, "--steps", help="diffusion models: sampling steps"),
+    guidance: float = typer.Option(
+        None, "--guidance", help="conditional diffusion models: classifier-free guidance "
+                                 "weight W (0 unconditional, 1 conditional, >1 guided)"),
+    eta: float = typer.Option(None, "--eta", help="diffusion models, ddim: noise (0..1)"),
     truncation: float = typer.Option(
         None, "--truncation", help="GANs: z from N(0, 1) cut to [-t, t], the truncation "
                                    "trick (smaller: cleaner, less varied images)"),
@@ -30,10 +37,12 @@ def sample(
         write_images,
     )
     from pixelsmith.generate.loading import truncation_overrides
+    from pixelsmith.generate.sampler_options import sampler_overrides
     from pixelsmith.generate.writer import check_grid
 
     model = load_model(run, device=device, use_ema=not no_ema,
-                       overrides=truncation_overrides(truncation))
+                       overrides=truncation_overrides(truncation)
+                       + sampler_overrides(sampler, steps, guidance, eta))
     if per_class:
         check_grid(model, num * max(model.objective.sample_classes, 1), out)
         images = per_class_grid(model, num, seed=seed)

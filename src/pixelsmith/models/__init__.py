@@ -9,6 +9,7 @@ from pixelsmith.models import (  # noqa: F401
     progan,
     resnet,
     srnet,
+    unet_denoiser,
     unet_restorer,
     vae,
 )

@@ -1,6 +1,7 @@
 """Objectives (how a batch becomes losses), one file per family; GAN losses in a registry."""
 
 from pixelsmith.objectives import (  # noqa: F401
+    diffusion,
     gan,
     gan_losses,
     inpainting,
