@@ -241,7 +241,13 @@ def _shared_args(path: Path, shared: Path) -> list[str]:
     return [f"data.root={root}"]
 
 
-@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.stem)
+# the digits configs in the default suite; the real data sets' (loading them is most of the
+# time) behind the slow marker
+CONFIG_PARAMS = [pytest.param(p, id=p.stem, marks=() if "digits" in p.stem else pytest.mark.slow)
+                 for p in sorted(CONFIGS.glob("*.yaml"))]
+
+
+@pytest.mark.parametrize("path", CONFIG_PARAMS)
 def test_one_training_step_per_config(path, tmp_path, request):
     shared = Path("unused") if "digits" in path.stem else request.getfixturevalue("shared_data")
     cfg = load_config(path, [*_shared_args(path, shared), "data.max_images=16",

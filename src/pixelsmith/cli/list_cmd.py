@@ -3,7 +3,7 @@ from __future__ import annotations
 
 def list_components() -> None:
     """Print every registry: models, objectives, losses, data sets, metrics, degradations,
-    masks and classical baselines."""
+    masks, classical baselines and diffusion samplers."""
     from rich.console import Console
     from rich.table import Table
 
@@ -17,13 +17,15 @@ def list_components() -> None:
         METRICS,
         MODELS,
         OBJECTIVES,
+        SAMPLERS,
     )
 
     console = Console()
     for title, reg in (("models", MODELS), ("objectives", OBJECTIVES),
                        ("GAN losses", GAN_LOSSES), ("data sets", DATASETS),
                        ("metrics", METRICS), ("degradations", DEGRADATIONS),
-                       ("masks", MASKS), ("classical baselines", BASELINES)):
+                       ("masks", MASKS), ("classical baselines", BASELINES),
+                       ("diffusion samplers", SAMPLERS)):
         if not list(reg):
             continue
         table = Table(title=title, title_justify="left", show_header=False, box=None)
