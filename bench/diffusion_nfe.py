@@ -1,0 +1,163 @@
+"""Quality against sampling cost of a trained diffusion run: every sampler at every number
+of network evaluations (NFE), scored by the evaluate protocol (FID / KID / precision /
+recall on the data set's evaluator features, class accuracy for conditional models), and
+optionally other runs (GANs, VAEs) scored the same way beside it. Prints a Markdown table
+with date, device and command, writes the rows as JSON lines and a plot of FID vs NFE.
+
+    PYTHONPATH=src python bench/diffusion_nfe.py RUN --num 10000 \\
+        --samplers ddim,ddpm,heun,dpm-solver-2m --nfe 10,20,50,100 \\
+        --compare runs/dcgan-fmnist-cpu runs/vae-fmnist-cpu \\
+        --plot docs/images/diffusion-fid-vs-nfe.png --grids docs/images/diffusion-fmnist
+
+Steps per sampler are the most whose NFE fits (heun: N steps cost 2N - 2 calls, so
+NFE 10 is 6 steps); the NFE column is what was spent. The evaluator must exist
+(`pixelsmith evaluator train --dataset fashion-mnist`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import re
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from pixelsmith.generate import generate, load_model, write_images
+from pixelsmith.generate.sampler_options import sampler_overrides
+from pixelsmith.metrics.base import EvalContext
+from pixelsmith.metrics.evaluate import (
+    make_extractor,
+    metrics_cache_dir,
+    reference_data,
+    run_metrics,
+)
+from pixelsmith.objectives.diffusion_samplers import steps_for_nfe
+from pixelsmith.registry import SAMPLERS
+
+SHORT = {"fid": "FID", "kid": "KID", "precision": "precision", "recall": "recall",
+         "acc": "class acc"}
+
+
+def score(model, metrics: list[str], args, reference) -> dict[str, float]:
+    """{short metric name: value} for a loaded model under the evaluate protocol."""
+    dev = next(model.net.parameters()).device
+    ex = make_extractor("evaluator", model.cfg.data, evaluator=args.evaluator, device=dev)
+    ctx = EvalContext(model=model, real=reference[0], num=args.num, seed=args.seed, device=dev,
+                      batch_size=args.batch_size, cache_dir=metrics_cache_dir(), extractor=ex,
+                      reference=reference[1])
+    out = {}
+    for r in run_metrics(ctx, metrics, step=model.meta.get("step")):
+        if r["metric"].endswith("_std"):
+            continue
+        # fid10k@fashion-mnist-evaluator -> fid (the protocol is in the table's header)
+        out[re.sub(r"\d+k?$", "", re.split(r"[@\[]", r["metric"])[0])] = r[r["metric"]]
+    return out
+
+
+def metrics_for(model) -> list[str]:
+    return ["fid", "kid", "pr"] + (["acc"] if model.objective.sample_classes else [])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("run", help="a diffusion run folder or checkpoint")
+    ap.add_argument("--samplers", default="ddim,ddpm,heun,dpm-solver-2m")
+    ap.add_argument("--nfe", default="10,20,50,100")
+    ap.add_argument("--num", type=int, default=10000, help="generated and reference images")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--batch-size", type=int, default=500)
+    ap.add_argument("--guidance", type=float, default=None, help="conditional models")
+    ap.add_argument("--compare", nargs="*", default=[], help="other runs, scored the same way")
+    ap.add_argument("--evaluator", default=None, help="evaluator file (default: the cached one)")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--json", type=Path, default=None, help="append the rows here")
+    ap.add_argument("--plot", type=Path, default=None, help="FID vs NFE PNG")
+    ap.add_argument("--grids", default=None, help="path prefix: one 8x8 grid per sampler at "
+                                                  "the largest NFE")
+    args = ap.parse_args()
+    samplers = [s.strip() for s in args.samplers.split(",") if s.strip()]
+    nfes = [int(n) for n in args.nfe.split(",")]
+    for s in samplers:
+        SAMPLERS.entry(s)  # an unknown name fails before any work
+
+    base = load_model(args.run, device=args.device)
+    if base.cfg.objective.name != "diffusion":
+        sys.exit(f"{args.run}: not a diffusion run (objective {base.cfg.objective.name})")
+    reference = reference_data(base.cfg.data, None, args.num)
+    device = next(base.net.parameters()).device
+    print(f"{datetime.date.today()} | {platform.processor() or platform.machine()} "
+          f"{device} threads {torch.get_num_threads()} | torch {torch.__version__} | "
+          f"run {args.run} step {base.meta.get('step')} | {args.num} samples vs "
+          f"{reference[1]} | `{' '.join(shlex.quote(a) for a in sys.argv)}`", flush=True)
+    rows = []
+    for name in samplers:
+        for nfe in nfes:
+            steps = steps_for_nfe(name, nfe)
+            over = sampler_overrides(name, steps, args.guidance)
+            model = load_model(args.run, device=args.device, overrides=over)
+            t0 = time.perf_counter()
+            values = score(model, metrics_for(model), args, reference)
+            rows.append({"model": "diffusion", "sampler": name, "steps": steps,
+                         "nfe": SAMPLERS.get(name).nfe(steps), "seconds": time.perf_counter() - t0,
+                         **values})
+            print(json.dumps(rows[-1]), flush=True)
+            if args.grids and nfe == max(nfes):
+                out = Path(f"{args.grids}-{name}-{steps}steps.png")
+                out.parent.mkdir(parents=True, exist_ok=True)
+                write_images(generate(model, 64, seed=args.seed), out, nrow=8)
+    for run in args.compare:
+        model = load_model(run, device=args.device)
+        t0 = time.perf_counter()
+        values = score(model, metrics_for(model), args, reference)
+        rows.append({"model": f"{model.cfg.model.name} ({run})", "sampler": "-", "steps": "-",
+                     "nfe": 1, "seconds": time.perf_counter() - t0, **values})
+        print(json.dumps(rows[-1]), flush=True)
+
+    keys = [k for k in SHORT if any(k in r for r in rows)]
+    print("\n| model | sampler | steps | NFE | " + " | ".join(SHORT[k] for k in keys)
+          + " | time (s) |")
+    print("|---|---|---|---|" + "---|" * len(keys) + "---|")
+    for r in rows:
+        vals = " | ".join(f"{r[k]:.4g}" if k in r else "-" for k in keys)
+        print(f"| {r['model']} | {r['sampler']} | {r['steps']} | {r['nfe']} | {vals} | "
+              f"{r['seconds']:.0f} |")
+    if args.json:
+        with args.json.open("a") as f:
+            for r in rows:
+                f.write(json.dumps(r) + "\n")
+    if args.plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for name in samplers:
+            pts = [(r["nfe"], r["fid"]) for r in rows if r["sampler"] == name and "fid" in r]
+            ax.plot(*zip(*pts), marker="o", label=name)
+        for r in rows:
+            if r["sampler"] == "-" and "fid" in r:
+                ax.axhline(r["fid"], linestyle="--", color="gray", linewidth=1)
+                ax.annotate(r["model"].split(" ")[0], (max(nfes), r["fid"]), fontsize=8,
+                            ha="right", va="bottom")
+        ax.set_xscale("log")
+        ax.set_xticks(nfes, [str(n) for n in nfes])
+        ax.minorticks_off()
+        ax.set_xlabel("network evaluations (NFE)")
+        ax.set_ylabel(f"FID ({args.num} samples, evaluator features)")
+        ax.legend()
+        ax.grid(alpha=0.3)
+        args.plot.parent.mkdir(parents=True, exist_ok=True)
+        fig.tight_layout()
+        fig.savefig(args.plot, dpi=120)
+        print(f"wrote {args.plot}")
+
+
+if __name__ == "__main__":
+    main()
