@@ -109,8 +109,19 @@ def test_generate_grid_is_what_pixelsmith_sample_writes(root, cache, tmp_path):
     assert np.array_equal(_pixels(got), _pixels(tmp_path / "cli.png"))
     other = G.generate_grid(cache, root, "gan", tmp_path, num=6, seed=4)
     assert not np.array_equal(_pixels(got), _pixels(other))
+    # the truncation trick, as `pixelsmith sample --truncation`
+    cut = G.generate_grid(cache, root, "gan", tmp_path, num=6, seed=3,
+                          overrides=G.sampling_overrides(0.3))
+    _cli("sample", root / "gan", "--num", 6, "--seed", 3, "-o", tmp_path / "cut.png",
+         "--device", "cpu", "--truncation", 0.3)
+    assert np.array_equal(_pixels(cut), _pixels(tmp_path / "cut.png"))
+    assert not np.array_equal(_pixels(cut), _pixels(got))
+    assert G.sampling_overrides(0) == () and G.sampling_overrides(None) == ()
+    with pytest.raises(PixelsmithError, match="--truncation must be a number > 0"):
+        G.sampling_overrides(-1)
     info = G.model_info(cache, root, "gan")
-    assert (info.num_classes, info.can_encode, info.img_size) == (0, False, 16)
+    assert (info.num_classes, info.can_encode, info.img_size, info.truncation) == (
+        0, False, 16, 0.0)
     with pytest.raises(PixelsmithError, match="not conditional"):
         G.generate_grid(cache, root, "gan", tmp_path, num=4, class_index=1)
     with pytest.raises(PixelsmithError, match="number of images must be in 1..1024"):

@@ -22,6 +22,11 @@ from pixelsmith.ui.catalog import ModelCache, model_choices
 from pixelsmith.ui.uploads import MAX_UPLOAD_MB
 
 LIVE_EVERY_S = 5  # the Runs tab re-reads metrics.jsonl this often while "follow" is ticked
+# small pictures (16-64 px samples) shown large with square pixels, not blurred
+CSS = """
+.pixelated img { image-rendering: pixelated; width: 100%; height: 100%; object-fit: contain; }
+.fit img { width: 100%; height: 100%; object-fit: contain; }
+"""
 IMAGE_TYPES = [".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
                ".pgm", ".pnm"]
 
@@ -92,11 +97,12 @@ def _runs_tab(gr, app, ctx: _Context) -> None:
     summary = gr.Markdown(elem_id="runs-summary")
     with gr.Row():
         curves = gr.Image(label="loss and metric curves", type="filepath", format="png",
-                          elem_id="runs-curves", scale=3)
+                          elem_id="runs-curves", scale=3, elem_classes="fit", height=360)
         with gr.Column(scale=2):
             step = gr.Slider(0, 1, value=0, step=1, label="sample grid at step",
                              elem_id="runs-step")
-            grid = gr.Image(label="samples", type="filepath", format="png", elem_id="runs-grid")
+            grid = gr.Image(label="samples", type="filepath", format="png", elem_id="runs-grid",
+                            elem_classes="pixelated", height=320)
     records = gr.Dataframe(headers=T.RECORD_COLUMNS, label="evaluation records",
                            interactive=False)
     config = gr.Code(language="yaml", label="config.yaml")
@@ -111,7 +117,8 @@ def _runs_tab(gr, app, ctx: _Context) -> None:
         gap = v.steps[1] - v.steps[0] if len(v.steps) > 1 else 1
         slider = gr.update(minimum=first, maximum=max(last, first + 1), step=gap, value=last)
         grid_now = T.sample_grid(ctx.root, name, last) if v.steps else None
-        return v.summary, v.curves, slider, grid_now, v.records, v.config_text
+        return (v.summary, v.curves and str(v.curves), slider, grid_now and str(grid_now),
+                v.records, v.config_text)
 
     outs = [summary, curves, step, grid, records, config, status]
     shown = _guard(show, len(outs) - 1)
@@ -121,7 +128,8 @@ def _runs_tab(gr, app, ctx: _Context) -> None:
     follow.change(lambda on: gr.Timer(active=on), follow, timer)
     rescan.click(_guard(lambda: gr.update(choices=T.run_names(ctx.root)), 1), None,
                  [run, status])
-    step.release(_guard(lambda n, s: T.sample_grid(ctx.root, n, s), 1), [run, step],
+    step.release(_guard(lambda n, s: str(T.sample_grid(ctx.root, n, s) or "") or None, 1),
+                 [run, step],
                  [grid, status])
 
 
@@ -136,11 +144,14 @@ def _generate_tab(gr, app, ctx: _Context) -> None:
                              "pixelsmith sample)", elem_id="generate-seed")
             klass = gr.Number(-1, precision=0, label="class (-1: any)", visible=False)
             per_class = gr.Checkbox(False, label="one row per class", visible=False)
+            trunc = gr.Number(0, label="truncation t: z cut to [-t, t] (0: the run's own)",
+                              visible=False)
             ema = gr.Checkbox(True, label="EMA weights (when the run kept them)")
             go = gr.Button("Generate", variant="primary", elem_id="generate-button")
         with gr.Column(scale=2):
             grid = gr.Image(label="samples", type="filepath", format="png",
-                            elem_id="generate-grid")
+                            elem_id="generate-grid",
+                            elem_classes="pixelated", height=320)
             download = gr.File(label="download the grid", elem_id="generate-file")
     status = _status(gr, "generate")
 
@@ -152,18 +163,20 @@ def _generate_tab(gr, app, ctx: _Context) -> None:
         text = (f"{kind}; {m.img_size} px, {m.img_channels} channel(s); checkpoint at step "
                 f"{m.step}")
         show = gr.update(visible=bool(m.num_classes))
-        return text, show, show
+        return text, show, show, gr.update(visible=m.truncation is not None)
 
-    describe_g = _guard(describe, 3)
-    run.change(describe_g, run, [info, klass, per_class, status])
-    app.load(describe_g, run, [info, klass, per_class, status])
+    describe_g = _guard(describe, 4)
+    run.change(describe_g, run, [info, klass, per_class, trunc, status])
+    app.load(describe_g, run, [info, klass, per_class, trunc, status])
 
-    def make(name, n, s, k, rows, use_ema):
-        path = G.generate_grid(ctx.cache, ctx.root, name, ctx.work, num=n, seed=s,
-                               class_index=k, per_class=rows, use_ema=use_ema)
+    def make(name, n, s, k, rows, t, use_ema):
+        path = str(G.generate_grid(ctx.cache, ctx.root, name, ctx.work, num=n, seed=s,
+                                   class_index=k, per_class=rows, use_ema=use_ema,
+                                   overrides=G.sampling_overrides(t)))
         return path, path
 
-    go.click(_guard(make, 2), [run, num, seed, klass, per_class, ema], [grid, download, status])
+    go.click(_guard(make, 2), [run, num, seed, klass, per_class, trunc, ema],
+             [grid, download, status])
 
 
 def _interpolate_tab(gr, app, ctx: _Context) -> None:
@@ -181,28 +194,32 @@ def _interpolate_tab(gr, app, ctx: _Context) -> None:
             rows = gr.Slider(1, 16, value=4, step=1, label="walks (random ends)")
             seed = gr.Number(0, precision=0, label="seed")
             klass = gr.Number(-1, precision=0, label="class for conditional models (-1: any)")
+            trunc = gr.Number(0, label="GANs: truncation t (0: the run's own)")
             go = gr.Button("Interpolate", variant="primary", elem_id="interpolate-button")
         with gr.Column(scale=2):
             at = gr.Slider(0, 7, value=0, step=1, label="position along the walk",
                            elem_id="interpolate-at")
-            frame = gr.Image(label="frame", type="filepath", format="png",
-                             elem_id="interpolate-frame")
-            gif = gr.Image(label="animation", type="filepath", format="gif",
-                           elem_id="interpolate-gif")
+            with gr.Row():
+                frame = gr.Image(label="frame", type="filepath", format="png",
+                                 elem_id="interpolate-frame", elem_classes="pixelated",
+                                 height=320)
+                gif = gr.Image(label="animation", type="filepath", format="gif",
+                               elem_id="interpolate-gif", elem_classes="pixelated", height=320)
             download = gr.File(label="download (GIF and grid PNG)", file_count="multiple")
     status = _status(gr, "interpolate")
     mode.change(lambda m: gr.update(visible=m.startswith("two")), mode, pictures)
 
-    def walk(name, m, pa, pb, n, r, s, k):
+    def walk(name, m, pa, pb, n, r, s, k, t):
         between = (pa, pb) if m.startswith("two") else None
         res = G.interpolate_walk(ctx.cache, ctx.root, name, ctx.work, steps=n, rows=r,
                                  seed=s, class_index=k, between=between,
-                                 max_upload_bytes=ctx.max_bytes)
+                                 max_upload_bytes=ctx.max_bytes,
+                                 overrides=G.sampling_overrides(t))
         paths = [str(p) for p in res.frames]
         return (paths, gr.update(maximum=len(paths) - 1, value=0), paths[0], str(res.gif),
                 [str(res.gif), str(res.png)])
 
-    go.click(_guard(walk, 5), [run, mode, a, b, steps, rows, seed, klass],
+    go.click(_guard(walk, 5), [run, mode, a, b, steps, rows, seed, klass, trunc],
              [frames, at, frame, gif, download, status])
     at.change(lambda fs, i: fs[int(i)] if fs and int(i) < len(fs) else gr.skip(),
               [frames, at], frame)
@@ -263,9 +280,10 @@ def _inpaint_tab(gr, app, ctx: _Context) -> None:
                                     brush=gr.Brush(colors=["rgb(255, 0, 255)"],
                                                    color_mode="fixed"))
     with gr.Row():
-        masked = gr.Image(label="hole", type="filepath", format="png")
+        masked = gr.Image(label="hole", type="filepath", format="png",
+                          elem_classes="pixelated", height=320)
         result = gr.Image(label="filled", type="filepath", format="png",
-                          elem_id="inpaint-result")
+                          elem_id="inpaint-result", elem_classes="pixelated", height=320)
     note = gr.Markdown(elem_id="inpaint-note")
     status = _status(gr, "inpaint")
 
@@ -292,5 +310,5 @@ def launch(runs_dir: str | Path, *, host: str = "127.0.0.1", port: int = 7860,
     app.queue(default_concurrency_limit=1)  # one model job at a time: CPUs are shared
     app.launch(server_name=host, server_port=port, max_file_size=f"{max_upload_mb}mb",
                allowed_paths=[str(Path(runs_dir).resolve())], prevent_thread_lock=not block,
-               quiet=quiet, footer_links=[], show_error=False)
+               quiet=quiet, footer_links=[], show_error=False, css=CSS)
     return app

@@ -31,6 +31,7 @@ class ModelInfo:
     img_size: int
     img_channels: int
     step: int  # the checkpoint's step
+    truncation: float | None  # the run's truncation setting; None: the model has none
 
 
 @dataclass
@@ -63,8 +64,19 @@ def model_info(cache: ModelCache, root: str | Path, name: str) -> ModelInfo:
         can_encode = True
     except PixelsmithError:
         can_encode = False
+    trunc = getattr(model.cfg.objective, "truncation", None)
     return ModelInfo(obj.sample_classes, can_encode, obj.info.img_size, obj.info.img_channels,
-                     int(model.meta.get("step") or 0))
+                     int(model.meta.get("step") or 0), None if trunc is None else float(trunc))
+
+
+def sampling_overrides(truncation: float | None = None) -> tuple[str, ...]:
+    """The page's sampling settings as the overrides ``pixelsmith sample`` makes of its
+    options (``--truncation``); empty or 0 leaves the run's own setting."""
+    from pixelsmith.generate.loading import truncation_overrides
+
+    if truncation in (None, "") or float(truncation) == 0:
+        return ()
+    return tuple(truncation_overrides(float(truncation)))
 
 
 def _out_dir(work_dir: str | Path, prefix: str) -> Path:
