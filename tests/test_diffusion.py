@@ -325,3 +325,37 @@ def test_interpolate_walks_between_noises_and_between_images(cond_run, tmp_path)
         save_png(img, p)
     walk = interpolate(model, 4, between=(paths[0], paths[1]))
     assert walk.shape == (1, 4, 1, 8, 8) and walk.isfinite().all()
+
+
+# ------------------------------------------------------------------ inpainting
+@pytest.mark.parametrize("process", ["ddpm", "flow"])
+def test_repaint_keeps_known_pixels_bit_identical_and_is_seeded(process):
+    obj = tiny_objective(process=process, sample_steps=3, inpaint_resample=2)
+    net = obj.nets["denoiser"]
+    y = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(6)) * 2 - 1
+    mask = torch.ones(1, 1, 8, 8)
+    mask[..., 2:6, 3:7] = 0  # a hole
+    out = obj.inpaint(net, y, mask, SampleNoise.fixed(2, 0))
+    keep = mask.expand_as(y).bool()
+    assert torch.equal(out[keep], y[keep])
+    assert not torch.equal(out[~keep], y[~keep])  # the hole was filled, not copied
+    assert out.min() >= -1 and out.max() <= 1
+    assert torch.equal(obj.inpaint(net, y, mask, SampleNoise.fixed(2, 0)), out)
+    assert not torch.equal(obj.inpaint(net, y, mask, SampleNoise.fixed(2, 1)), out)
+
+
+def test_restore_inpaints_with_a_diffusion_run_and_keeps_known_pixels(cond_run, cli, tmp_path):
+    from pixelsmith.data.image_files import read_image, save_png
+
+    picture = torch.randint(0, 256, (1, 8, 8), generator=torch.Generator().manual_seed(9),
+                            dtype=torch.uint8)
+    save_png(picture, tmp_path / "pic.png")
+    hole = torch.zeros(1, 8, 8, dtype=torch.uint8)
+    hole[:, 1:5, 2:7] = 255  # white = missing
+    save_png(hole, tmp_path / "mask.png")
+    cli("restore", tmp_path / "pic.png", "--task", "inpaint", "--checkpoint", cond_run,
+        "--mask", tmp_path / "mask.png", "--out", tmp_path / "out", "--device", "cpu")
+    filled = read_image(tmp_path / "out" / "pic.png", 1).pixels
+    known = hole == 0
+    assert torch.equal(filled[known], picture[known])
+    assert not torch.equal(filled[~known], picture[~known])

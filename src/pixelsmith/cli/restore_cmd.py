@@ -118,9 +118,9 @@ def restore(
     if task == "inpaint" or kind == "inpainting":
         from pixelsmith.restore.inpainting import inpaint_files
 
-        if kind != "inpainting":
+        if kind not in ("inpainting", "diffusion"):  # a diffusion model fills by RePaint
             raise PixelsmithError(f"--task inpaint does not fit {checkpoint}: it is a "
-                                  f"{kind} model, not an inpainting one")
+                                  f"{kind} model, not an inpainting or diffusion one")
         if task not in ("auto", "inpaint"):
             raise PixelsmithError(f"--task {task} does not fit {checkpoint}: it is an "
                                   "inpainting model; use --task auto or inpaint")

@@ -114,6 +114,7 @@ class UNetDenoiser(nn.Module):
         if attention_levels < 0:
             raise PixelsmithError(f"model.attention_levels must be >= 0, got {attention_levels}")
         self.num_classes = num_classes  # labels 0..K-1; K is the null class
+        self.img_channels = img_channels
         emb_dim = 4 * width
         self.time = TimeEmbedding(width, emb_dim)
         self.label = nn.Embedding(num_classes + 1, emb_dim) if num_classes else None

@@ -20,11 +20,15 @@ from pixelsmith.data.masks import load_mask_file
 from pixelsmith.data.transforms import uint8_to_unit, unit_to_uint8
 from pixelsmith.errors import PixelsmithError, UnreadableImage
 from pixelsmith.generate.loading import LoadedModel, load_model, require_objective
+from pixelsmith.objectives.noise import SampleNoise
 
 
 def load_inpainter(run_or_ckpt, *, device: str = "auto") -> LoadedModel:
-    """An inpainting run's generator (EMA weights when kept), ready for ``inpaint``."""
+    """An inpainting run's generator (EMA weights when kept), ready for ``inpaint``; or a
+    diffusion run's denoiser, which ``inpaint`` uses through RePaint."""
     model = load_model(run_or_ckpt, device=device)
+    if hasattr(model.objective, "inpaint"):  # a diffusion model: fills by RePaint
+        return model
     return require_objective(model, "inpainting", "{path} is a '{have}' model, not an "
                              "inpainting one; train one with configs/inpainting/*.yaml")
 
@@ -47,7 +51,13 @@ def inpaint(model: LoadedModel | torch.nn.Module, y01: torch.Tensor,
                               f"{y01.shape[-1]}x{y01.shape[-2]} (WxH)")
     keep = mask.expand(y01.shape[0], 1, *y01.shape[-2:]).to(y01.device).bool()
     y = (y01.to(param.device, torch.float32) * 2 - 1)
-    out = net(y, keep.to(param.device).float()).float().cpu().to(y01.device)  # [-1, 1]
+    if isinstance(model, LoadedModel) and hasattr(model.objective, "inpaint"):
+        # a generator trained on whole images (diffusion): RePaint, seeded per picture
+        noise = SampleNoise.fixed(y.shape[0], 0)
+        out = model.objective.inpaint(net, y, keep.to(param.device), noise)
+    else:
+        out = net(y, keep.to(param.device).float())
+    out = out.float().cpu().to(y01.device)  # [-1, 1]
     return torch.where(keep, y01, ((out + 1) / 2).clamp(0, 1).to(y01.dtype))
 
 
