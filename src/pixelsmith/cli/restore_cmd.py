@@ -144,7 +144,7 @@ def restore(
                                   f"model (trained on {r.degradation[0]}); use --task auto")
 
     def restorer_for(f: Path):
-        name, per_channel = ("", False) if pick is None else pick(f)  # packaged: by channels
+        name, per_channel, img = ("", False, None) if pick is None else pick(f)  # by channels
         key = name + (" per channel" if per_channel else "")
         if key not in restorers:
             from pixelsmith.zoo import load_pretrained
@@ -154,7 +154,7 @@ def restore(
                 typer.echo(f"warning: no packaged colour denoiser; {name} denoises each colour "
                            "channel on its own", err=True)
                 restorers[key] = restorers[key].per_channel()
-        return restorers[key]
+        return restorers[key], img
 
     from pixelsmith.restore.files import restore_file
 
@@ -167,10 +167,10 @@ def restore(
                                 total=len(files))
         for f in files:
             try:
-                r = restorer_for(f)
+                r, img = restorer_for(f)
                 results.append(restore_file(r, f, out, root=root, compare=compare,
                                             degrade=degrade, tile=tile, overlap=overlap,
-                                            sigma=sigma, seed=seed))
+                                            sigma=sigma, seed=seed, image=img))
                 if sigma is None and r.estimates_sigma and r.last_sigma is not None:
                     progress.console.print(f"{f.name}: noise level σ ≈ {r.last_sigma:.1f} "
                                            "(estimated; --sigma sets it)")
@@ -229,11 +229,13 @@ def _packaged(model: str | None, task: str, scale: int | None, files: list[Path]
             channels = read_image_file(files[0]).pixels.shape[0]
             return card_checkpoint(pick_model(task, channels)), task, None
 
-    def pick(f: Path) -> tuple[str, bool]:
-        """The packaged model for this picture, and whether it runs per colour channel."""
-        channels = read_image_file(f).pixels.shape[0]
+    def pick(f: Path):
+        """The packaged model for this picture, whether it runs per colour channel, and
+        the decoded picture (handed on, so it is decoded once)."""
+        img = read_image_file(f)
+        channels = img.pixels.shape[0]
         card = find_card(model) if model else pick_model(task, channels, scale or 1)
-        return card.name, task == "denoise" and channels == 3 and card.channels == 1
+        return card.name, task == "denoise" and channels == 3 and card.channels == 1, img
 
     return None, task, pick
 

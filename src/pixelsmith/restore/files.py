@@ -158,16 +158,19 @@ def output_path(path: Path, root: Path | None, out_dir: Path, suffix: str = "") 
 def restore_file(r: Restorer, path: Path, out_dir: Path, *, root: Path | None = None,
                  compare: bool = False, degrade: bool = False, tile: int = 256,
                  overlap: int = 80, sigma: float | None = None, seed: int = 0,
+                 image: ImageFile | None = None,
                  on_tile: Callable[[int, int], None] | None = None) -> Result:
     """Restore one file into ``out_dir`` (same stem, .png). With ``degrade`` the file is
     taken as clean and first degraded by the model's own training degradation (seeded),
-    so the result can be scored against it. ``on_tile(done, total)`` hears of each tile
-    (default: a line on stderr for very large pictures; the web app moves its progress bar)."""
+    so the result can be scored against it. ``image``: the file already decoded (by a
+    caller that looked at it to pick the model), so a large picture is decoded once.
+    ``on_tile(done, total)`` hears of each tile (default: a line on stderr for very large
+    pictures; the web app moves its progress bar)."""
     from pixelsmith.data.degradations import crop_to_multiple
     from pixelsmith.objectives.restoration import degradation_from_config
 
     check_sigma(sigma)
-    img = read_image_file(path)
+    img = image if image is not None else read_image_file(path)
     pixels = fit_channels(img, r)
     res = Result(path)
     if degrade:
