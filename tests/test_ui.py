@@ -7,6 +7,7 @@ The browser itself is driven in test_ui_browser.py."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 
@@ -34,16 +35,24 @@ INPAINT = [
     "train.batch_size=8", "train.sample_every=0", "train.num_samples=4", "train.steps=1",
     "train.checkpoint_every=0", "train.progress=false",
 ]
+DIFFUSION = [
+    "model.name=unet-denoiser", "model.width=8", "model.max_width=8", "model.levels=2",
+    "model.blocks=1", "model.dropout=0", "data.name=digits", "data.img_size=8",
+    "data.max_images=16", "train.batch_size=8", "train.steps=1", "train.sample_every=0",
+    "train.checkpoint_every=0", "train.num_samples=4", "train.progress=false",
+    "objective.sample_steps=3",
+]
 HAS_DENOISER = any(c.name == "denoise-gray" for c in list_models())
 
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory, tiny_gan_run):
-    """A runs folder: gan (a copy of the session's tiny GAN), inpaint (1 step), and a
-    folder that is no run."""
+    """A runs folder: gan (a copy of the session's tiny GAN), an inpainter and a
+    diffusion model (1 step each), and a folder that is no run."""
     root = tmp_path_factory.mktemp("ui-runs")
     shutil.copytree(tiny_gan_run, root / "gan")
     Trainer(load_config(None, INPAINT), root / "group" / "inpaint").fit()
+    Trainer(load_config(None, DIFFUSION), root / "diffusion").fit()
     (root / "notes").mkdir()
     return root
 
@@ -68,13 +77,14 @@ def _pixels(path) -> np.ndarray:
 
 def test_catalog_finds_runs_and_what_they_do(root):
     runs = {e.name: e for e in find_runs(root)}
-    assert set(runs) == {"gan", "group/inpaint"}
+    assert set(runs) == {"diffusion", "gan", "group/inpaint"}
     assert (runs["gan"].objective, runs["gan"].makes_images) == ("gan", True)
     assert (runs["group/inpaint"].task, runs["group/inpaint"].makes_images) == ("inpaint", False)
-    assert G.generator_names(root) == ["gan"]
-    assert model_choices(root, "inpaint") == ["run: group/inpaint"]
+    assert G.generator_names(root) == ["diffusion", "gan"]
+    # a diffusion model also fills holes (RePaint), as `pixelsmith restore --task inpaint`
+    assert model_choices(root, "inpaint") == ["run: diffusion", "run: group/inpaint"]
     if HAS_DENOISER:
-        assert model_choices(root, "denoise")[0] == "denoise-gray"
+        assert "denoise-gray" in model_choices(root, "denoise")
 
 
 def test_runs_tab_config_curves_grids_and_records(root, tmp_path):
@@ -98,7 +108,8 @@ def test_runs_tab_config_curves_grids_and_records(root, tmp_path):
                              "evaluator", "2026-12-02T12:00:00Z"]]
     assert view.steps == [2, 4]
     assert T.sample_grid(run, "gan", 3.6).name == "step_0000004.png"  # nearest saved step
-    with pytest.raises(PixelsmithError, match="no run 'nope'.*runs there: gan"):
+    with pytest.raises(PixelsmithError,
+                       match="no run 'nope'.*runs there: diffusion, gan, group/inpaint"):
         T.show_run(root, "nope", tmp_path)
 
 
@@ -119,6 +130,8 @@ def test_generate_grid_is_what_pixelsmith_sample_writes(root, cache, tmp_path):
     assert G.sampling_overrides(0) == () and G.sampling_overrides(None) == ()
     with pytest.raises(PixelsmithError, match="--truncation must be a number > 0"):
         G.sampling_overrides(-1)
+    assert G.sampling_overrides(None, "ddim", 2.0, "", None) == (
+        "objective.sampler=ddim", "objective.sample_steps=2")
     info = G.model_info(cache, root, "gan")
     assert (info.num_classes, info.can_encode, info.img_size, info.truncation) == (
         0, False, 16, 0.0)
@@ -184,6 +197,9 @@ def test_restore_upload_with_the_packaged_denoiser(root, cache, tmp_path):
                            model="denoise-gray", sigma=25)
     assert "each colour channel" in res.message and "σ 25.0" in res.message
     assert np.asarray(Image.open(res.after)).shape == (40, 48, 3)
+    # auto: the packaged model `pixelsmith restore` picks for a gray picture
+    res = R.restore_upload(cache, root, path, tmp_path / "w", model=R.AUTO)
+    assert res.message.startswith("denoise with denoise-gray,")
 
 
 def test_restore_refuses_bad_uploads_and_wrong_models_in_one_line(root, cache, tmp_path):
@@ -234,7 +250,7 @@ def test_inpaint_upload_with_baselines_and_a_trained_inpainter(root, cache, tmp_
     gray = np.random.default_rng(2).integers(0, 256, (16, 20), dtype=np.uint8)
     Image.fromarray(gray).save(tmp_path / "gray.png")
     res = R.inpaint_upload(cache, root, tmp_path / "gray.png", [_layer(16, 20, (4, 9, 5, 12))],
-                           tmp_path / "w", method=R.OURS)
+                           tmp_path / "w", method=R.OURS, model="run: group/inpaint")
     out = np.asarray(Image.open(res.result))
     keep = np.ones_like(gray, bool)
     keep[4:9, 5:12] = False
@@ -244,7 +260,7 @@ def test_inpaint_upload_with_baselines_and_a_trained_inpainter(root, cache, tmp_
         R.inpaint_upload(cache, root, tmp_path / "gray.png", [], tmp_path / "w")
     with pytest.raises(PixelsmithError, match="is colour .* but the model fills gray"):
         R.inpaint_upload(cache, root, tmp_path / "pic.png", layers, tmp_path / "w",
-                         method=R.OURS)
+                         method=R.OURS, model="run: group/inpaint")
     pic = R.editor_picture(tmp_path / "pic.png", tmp_path / "w")
     assert np.array_equal(_pixels(pic), flat)
 
@@ -289,3 +305,35 @@ def test_app_builds_and_a_failing_callback_answers_in_the_page(root, tmp_path):
     assert out[1] == "⚠️ the upload missing.png is gone; upload it again"
     with pytest.raises(PixelsmithError, match="--runs .* is not a folder"):
         build_app(tmp_path / "nope")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--runs", "{tmp}/nope"], "--runs .*nope is not a folder"),
+    (["--runs", "{tmp}", "--port", "70000"], "--port must be in 0..65535, got 70000"),
+    (["--runs", "{tmp}", "--max-upload-mb", "0"], "--max-upload-mb must be > 0"),
+])
+def test_ui_command_refuses_bad_options_in_one_line(tmp_path, args, message):
+    pytest.importorskip("gradio")
+    from pixelsmith.cli import app
+
+    res = CliRunner().invoke(app, ["ui", *(a.format(tmp=tmp_path) for a in args)])
+    assert isinstance(res.exception, PixelsmithError)
+    assert re.search(message, str(res.exception)) and "\n" not in str(res.exception)
+
+
+def test_diffusion_sampler_settings_and_repaint(root, cache, tmp_path):
+    info = G.model_info(cache, root, "diffusion")
+    assert info.sampling["sample_steps"] == 3 and info.truncation is None
+    over = G.sampling_overrides(sampler="ddim", steps=2)
+    got = G.generate_grid(cache, root, "diffusion", tmp_path, num=4, seed=1, overrides=over)
+    _cli("sample", root / "diffusion", "--num", 4, "--seed", 1, "-o", tmp_path / "cli.png",
+         "--device", "cpu", "--sampler", "ddim", "--steps", 2)
+    assert np.array_equal(_pixels(got), _pixels(tmp_path / "cli.png"))
+    gray = np.random.default_rng(3).integers(0, 256, (8, 8), dtype=np.uint8)
+    Image.fromarray(gray).save(tmp_path / "g.png")
+    res = R.inpaint_upload(cache, root, tmp_path / "g.png", [_layer(8, 8, (2, 5, 2, 6))],
+                           tmp_path / "w", method=R.OURS, model="run: diffusion")
+    out = np.asarray(Image.open(res.result))
+    keep = np.ones_like(gray, bool)
+    keep[2:5, 2:6] = False
+    assert np.array_equal(out[keep], gray[keep]) and "diffusion" in res.message

@@ -12,6 +12,7 @@ Chromium on Debian/Ubuntu: ``apt-get install -y chromium chromium-driver``.
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import time
 import urllib.request
@@ -38,6 +39,8 @@ def browser():
                     "chromium-driver)")
     from selenium.webdriver.chrome.service import Service
 
+    # the system's browser and driver, named; Selenium Manager must never fetch one
+    os.environ.setdefault("SE_OFFLINE", "true")
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",

@@ -27,6 +27,9 @@ def ui(
         raise PixelsmithError(f"--port must be in 0..65535, got {port}")
     if not max_upload_mb > 0:
         raise PixelsmithError(f"--max-upload-mb must be > 0, got {max_upload_mb:g}")
+    if not runs.is_dir():
+        raise PixelsmithError(f"--runs {runs} is not a folder; give the folder that holds "
+                              "your run folders (pixelsmith train CONFIG --run-dir runs/NAME)")
     from pixelsmith.ui.app import launch
     from pixelsmith.ui.serving import free_port
 
@@ -34,6 +37,8 @@ def ui(
     if host not in LOOPBACK:
         typer.echo(f"warning: serving on {host}: anyone who can reach this machine can use "
                    "the app and read the runs under --runs", err=True)
-    typer.echo(f"pixelsmith ui: http://{'localhost' if host in LOOPBACK else host}:{port} "
-               f"(runs in {runs}; Ctrl-C stops it)")
-    launch(runs, host=host, port=port, max_upload_mb=max_upload_mb, device=device, quiet=True)
+    url = f"http://{'localhost' if host in LOOPBACK else host}:{port}"
+    typer.echo(f"starting the app on {url} ...")
+    launch(runs, host=host, port=port, max_upload_mb=max_upload_mb, device=device, quiet=True,
+           on_ready=lambda: typer.echo(f"pixelsmith ui: open {url} (runs in {runs}; Ctrl-C "
+                                       "stops it)"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from pixelsmith.errors import PixelsmithError, one_line
@@ -18,7 +19,7 @@ from pixelsmith.ui import generate_tab as G
 from pixelsmith.ui import require_gradio
 from pixelsmith.ui import restore_tab as R
 from pixelsmith.ui import runs_tab as T
-from pixelsmith.ui.catalog import ModelCache, model_choices
+from pixelsmith.ui.catalog import RUN_PREFIX, ModelCache, model_choices
 from pixelsmith.ui.uploads import MAX_UPLOAD_MB
 
 LIVE_EVERY_S = 5  # the Runs tab re-reads metrics.jsonl this often while "follow" is ticked
@@ -75,9 +76,23 @@ def build_app(runs_dir: str | Path, *, work_dir: str | Path | None = None,
     return app
 
 
+@dataclass
 class _Context:
-    def __init__(self, root: Path, work: Path, cache: ModelCache, max_bytes: int):
-        self.root, self.work, self.cache, self.max_bytes = root, work, cache, max_bytes
+    root: Path  # --runs
+    work: Path  # every picture the app makes
+    cache: ModelCache
+    max_bytes: int  # largest upload
+
+
+def _listed_on_load(gr, app, dropdown, names) -> None:
+    """Each visit of the page lists the models there are now (``names()``), so runs
+    trained after the app started appear on a reload."""
+    def choices(value):
+        have = names()
+        return gr.update(choices=have, value=value if value in have else
+                         (have[0] if have else None))
+
+    app.load(choices, dropdown, dropdown)
 
 
 def _status(gr, name: str):
@@ -138,6 +153,7 @@ def _generate_tab(gr, app, ctx: _Context) -> None:
     with gr.Row():
         with gr.Column(scale=1):
             run = _runs(gr, names, "generator (a run with a checkpoint)", "generate-run")
+            _listed_on_load(gr, app, run, lambda: G.generator_names(ctx.root))
             info = gr.Markdown(elem_id="generate-info")
             num = gr.Slider(1, 256, value=16, step=1, label="images", elem_id="generate-num")
             seed = gr.Number(0, precision=0, label="seed (same seed, same images as "
@@ -146,6 +162,11 @@ def _generate_tab(gr, app, ctx: _Context) -> None:
             per_class = gr.Checkbox(False, label="one row per class", visible=False)
             trunc = gr.Number(0, label="truncation t: z cut to [-t, t] (0: the run's own)",
                               visible=False)
+            with gr.Row(visible=False) as diffusion:
+                sampler = gr.Dropdown(_sampler_names(), label="sampler", value=None)
+                sample_steps = gr.Number(None, precision=0, label="steps")
+                guidance = gr.Number(None, label="guidance (conditional)")
+                eta = gr.Number(None, label="eta (ddim)")
             ema = gr.Checkbox(True, label="EMA weights (when the run kept them)")
             go = gr.Button("Generate", variant="primary", elem_id="generate-button")
         with gr.Column(scale=2):
@@ -163,20 +184,31 @@ def _generate_tab(gr, app, ctx: _Context) -> None:
         text = (f"{kind}; {m.img_size} px, {m.img_channels} channel(s); checkpoint at step "
                 f"{m.step}")
         show = gr.update(visible=bool(m.num_classes))
-        return text, show, show, gr.update(visible=m.truncation is not None)
+        own = m.sampling  # a diffusion run: its own sampler settings, to change
+        return (text, show, show, gr.update(visible=m.truncation is not None),
+                gr.update(visible=bool(own)), own.get("sampler"), own.get("sample_steps"),
+                own.get("guidance"), own.get("eta"))
 
-    describe_g = _guard(describe, 4)
-    run.change(describe_g, run, [info, klass, per_class, trunc, status])
-    app.load(describe_g, run, [info, klass, per_class, trunc, status])
+    shown = [info, klass, per_class, trunc, diffusion, sampler, sample_steps, guidance, eta]
+    describe_g = _guard(describe, len(shown))
+    run.change(describe_g, run, [*shown, status])
+    app.load(describe_g, run, [*shown, status])
 
-    def make(name, n, s, k, rows, t, use_ema):
+    def make(name, n, s, k, rows, t, smp, st, gd, et, use_ema):
         path = str(G.generate_grid(ctx.cache, ctx.root, name, ctx.work, num=n, seed=s,
                                    class_index=k, per_class=rows, use_ema=use_ema,
-                                   overrides=G.sampling_overrides(t)))
+                                   overrides=G.sampling_overrides(t, smp, st, gd, et)))
         return path, path
 
-    go.click(_guard(make, 2), [run, num, seed, klass, per_class, trunc, ema],
-             [grid, download, status])
+    go.click(_guard(make, 2), [run, num, seed, klass, per_class, trunc, sampler, sample_steps,
+                               guidance, eta, ema], [grid, download, status])
+
+
+def _sampler_names() -> list[str]:
+    import pixelsmith.objectives  # noqa: F401 - registers the samplers
+    from pixelsmith.registry import SAMPLERS
+
+    return SAMPLERS.names()
 
 
 def _interpolate_tab(gr, app, ctx: _Context) -> None:
@@ -185,6 +217,7 @@ def _interpolate_tab(gr, app, ctx: _Context) -> None:
     with gr.Row():
         with gr.Column(scale=1):
             run = _runs(gr, names, "generator (a run with a checkpoint)", "interpolate-run")
+            _listed_on_load(gr, app, run, lambda: G.generator_names(ctx.root))
             mode = gr.Radio(["random ends (seed)", "two uploaded pictures (models with an "
                              "encoder)"], value="random ends (seed)", label="walk between")
             with gr.Row(visible=False) as pictures:
@@ -225,8 +258,14 @@ def _interpolate_tab(gr, app, ctx: _Context) -> None:
               [frames, at], frame)
 
 
+def _restore_models(root: Path, task: str) -> list[str]:
+    have = model_choices(root, task)
+    packaged = task != "sr" and any(not m.startswith(RUN_PREFIX) for m in have)
+    return [R.AUTO] + have if packaged else have
+
+
 def _restore_tab(gr, app, ctx: _Context) -> None:
-    first = model_choices(ctx.root, "denoise")
+    first = _restore_models(ctx.root, "denoise")
     with gr.Row():
         with gr.Column(scale=1):
             upload = gr.File(label="picture (any size)", file_types=IMAGE_TYPES,
@@ -247,10 +286,11 @@ def _restore_tab(gr, app, ctx: _Context) -> None:
     status = _status(gr, "restore")
 
     def models_for(t):
-        have = model_choices(ctx.root, t)
+        have = _restore_models(ctx.root, t)
         return gr.update(choices=have, value=have[0] if have else None)
 
     task.change(_guard(models_for, 1), task, [model, status])
+    app.load(_guard(models_for, 1), task, [model, status])  # runs trained since: on reload
 
     def run(path, t, m, s, progress=gr.Progress()):  # noqa: B008 - gradio's progress hook
         def tiles(done, total):
@@ -271,7 +311,8 @@ def _inpaint_tab(gr, app, ctx: _Context) -> None:
                              elem_id="inpaint-upload")
             method = gr.Radio(list(R.INPAINT_METHODS), value="telea", label="inpainter")
             model = gr.Dropdown(first, value=first[0] if first else None,
-                                label="trained inpainter (packaged, or run: NAME)")
+                                label="trained model (packaged, or run: NAME)")
+            _listed_on_load(gr, app, model, lambda: model_choices(ctx.root, "inpaint"))
             go = gr.Button("Inpaint", variant="primary", elem_id="inpaint-button")
         with gr.Column(scale=2):
             editor = gr.ImageEditor(label="paint the hole with the brush", type="numpy",
@@ -304,11 +345,20 @@ def _inpaint_tab(gr, app, ctx: _Context) -> None:
 
 def launch(runs_dir: str | Path, *, host: str = "127.0.0.1", port: int = 7860,
            max_upload_mb: float = MAX_UPLOAD_MB, device: str = "auto",
-           block: bool = True, quiet: bool = False):
-    """Start the app on ``host:port``; with ``block`` serve until Ctrl-C."""
+           block: bool = True, quiet: bool = False, on_ready=None):
+    """Start the app on ``host:port``; ``on_ready()`` is called once it answers; with
+    ``block`` serve until Ctrl-C."""
     app = build_app(runs_dir, max_upload_mb=max_upload_mb, device=device)
     app.queue(default_concurrency_limit=1)  # one model job at a time: CPUs are shared
-    app.launch(server_name=host, server_port=port, max_file_size=f"{max_upload_mb}mb",
-               allowed_paths=[str(Path(runs_dir).resolve())], prevent_thread_lock=not block,
-               quiet=quiet, footer_links=[], show_error=False, css=CSS)
+    try:
+        app.launch(server_name=host, server_port=port, max_file_size=int(max_upload_mb * 1e6),
+                   allowed_paths=[str(Path(runs_dir).resolve())], prevent_thread_lock=True,
+                   quiet=quiet, footer_links=[], show_error=False, css=CSS)
+        if on_ready is not None:
+            on_ready()
+        if block:
+            app.block_thread()  # Ctrl-C closes the server and returns
+    except BaseException:  # Ctrl-C while starting: no server left behind
+        app.close()
+        raise
     return app

@@ -20,6 +20,7 @@ from pixelsmith.errors import PixelsmithError
 MAX_DEPTH = 3  # runs/<group>/<run>/ at most: deeper folders are a run's own files
 SKIP = {"checkpoints", "samples", "tensorboard"}  # a run's own folders, never runs themselves
 RUN_PREFIX = "run: "  # restorers and inpainters are offered as packaged names and "run: NAME"
+FILLS_BY_SAMPLING = ("diffusion",)  # generators that also inpaint (RePaint), as restore does
 
 
 @dataclass(frozen=True)
@@ -104,11 +105,13 @@ def find_run(root: str | Path, name: str) -> RunEntry:
 
 def model_choices(root: str | Path, task: str) -> list[str]:
     """The models that do ``task`` (denoise, sr, deblur, inpaint): the packaged ones by
-    name, then the trained runs under ``root`` as ``run: NAME``."""
+    name, then the trained runs under ``root`` as ``run: NAME`` (for inpaint also the
+    diffusion runs, which fill holes by RePaint)."""
     from pixelsmith.zoo import list_models
 
     packaged = [c.name for c in list_models() if c.task == task]
-    runs = [RUN_PREFIX + e.name for e in find_runs(root) if e.task == task and e.has_checkpoint]
+    runs = [RUN_PREFIX + e.name for e in find_runs(root) if e.has_checkpoint and (
+        e.task == task or task == "inpaint" and e.objective in FILLS_BY_SAMPLING)]
     return packaged + runs
 
 
@@ -150,7 +153,8 @@ class ModelCache:
         if choice.startswith(RUN_PREFIX):
             entry = find_run(root, choice[len(RUN_PREFIX):])
             ckpt = resolve_checkpoint(entry.path)
-            load = load_inpainter if entry.task == "inpaint" else load_restorer
+            fills = entry.task == "inpaint" or entry.objective in FILLS_BY_SAMPLING
+            load = load_inpainter if fills else load_restorer
             return self.get(("run", ckpt.resolve()), lambda: load(ckpt, device=self.device))
         card = find_card(choice)  # one-line error listing the packaged names
         return self.get(("packaged", card.name),

@@ -20,6 +20,7 @@ from pixelsmith.ui.uploads import check_upload
 
 MAX_GRID = 1024  # images in one grid of the page; more belong in `pixelsmith sample -o DIR`
 MAX_STEPS = 64  # frames of one walk
+SAMPLING_KEYS = ("sampler", "sample_steps", "guidance", "eta")  # diffusion objectives' own
 
 
 @dataclass
@@ -32,6 +33,7 @@ class ModelInfo:
     img_channels: int
     step: int  # the checkpoint's step
     truncation: float | None  # the run's truncation setting; None: the model has none
+    sampling: dict  # the run's own diffusion sampler settings (sampler, sample_steps, ...)
 
 
 @dataclass
@@ -65,18 +67,30 @@ def model_info(cache: ModelCache, root: str | Path, name: str) -> ModelInfo:
     except PixelsmithError:
         can_encode = False
     trunc = getattr(model.cfg.objective, "truncation", None)
+    sampling = {k: getattr(model.cfg.objective, k) for k in SAMPLING_KEYS
+                if hasattr(model.cfg.objective, k)}
     return ModelInfo(obj.sample_classes, can_encode, obj.info.img_size, obj.info.img_channels,
-                     int(model.meta.get("step") or 0), None if trunc is None else float(trunc))
+                     int(model.meta.get("step") or 0), None if trunc is None else float(trunc),
+                     sampling)
 
 
-def sampling_overrides(truncation: float | None = None) -> tuple[str, ...]:
+def _given(value) -> bool:
+    return value not in (None, "")
+
+
+def sampling_overrides(truncation: float | None = None, sampler: str | None = None,
+                       steps: int | None = None, guidance: float | None = None,
+                       eta: float | None = None) -> tuple[str, ...]:
     """The page's sampling settings as the overrides ``pixelsmith sample`` makes of its
-    options (``--truncation``); empty or 0 leaves the run's own setting."""
+    options (``--truncation``, ``--sampler``, ``--steps``, ``--guidance``, ``--eta``);
+    empty (and a truncation of 0) leaves the run's own setting."""
     from pixelsmith.generate.loading import truncation_overrides
+    from pixelsmith.generate.sampler_options import sampler_overrides
 
-    if truncation in (None, "") or float(truncation) == 0:
-        return ()
-    return tuple(truncation_overrides(float(truncation)))
+    cut = float(truncation) if _given(truncation) and float(truncation) != 0 else None
+    return tuple(truncation_overrides(cut) + sampler_overrides(
+        sampler or None, int(steps) if _given(steps) else None,
+        float(guidance) if _given(guidance) else None, float(eta) if _given(eta) else None))
 
 
 def _out_dir(work_dir: str | Path, prefix: str) -> Path:

@@ -23,7 +23,8 @@ from pixelsmith.ui.catalog import RUN_PREFIX, ModelCache, model_choices
 from pixelsmith.ui.uploads import check_upload, read_upload
 
 RESTORE_TASKS = ("denoise", "sr", "deblur")
-OURS = "ours (trained inpainter)"
+AUTO = "auto (the packaged model for the picture)"
+OURS = "trained model (inpainter or diffusion)"
 INPAINT_METHODS = (OURS, "telea", "navier-stokes")  # the last two: registered BASELINES
 
 
@@ -49,12 +50,17 @@ def _out_dir(work_dir: str | Path, prefix: str) -> Path:
 def _restorer_for(cache: ModelCache, root, model: str, task: str, channels: int):
     """(restorer, note): the chosen model, run per colour channel when it is a gray
     denoiser and the picture is colour (what `pixelsmith restore` does)."""
-    if not model:
+    if not model or model == AUTO:  # as `pixelsmith restore` without --checkpoint
+        from pixelsmith.zoo import pick_model
+
         have = model_choices(root, task)
-        if not have:
+        if task != "sr" and any(not m.startswith(RUN_PREFIX) for m in have):
+            model = pick_model(task, channels).name  # gray or colour, by the picture
+        elif have:
+            model = have[0]
+        else:
             raise PixelsmithError(f"no model for {task}: none is packaged; train one "
                                   "(configs/restoration/*.yaml) into the --runs folder")
-        model = have[0]
     r = cache.restorer(root, model)
     if not hasattr(r, "restore_image"):  # an inpainter chosen by name
         raise PixelsmithError(f"{model} is an inpainting model; use the Inpaint tab")
@@ -70,9 +76,12 @@ def restore_upload(cache: ModelCache, root: str | Path, upload, work_dir: str | 
                    sigma: float | None = None, max_upload_bytes: int | None = None,
                    tile: int = 256, overlap: int = 80,
                    on_tile: Callable[[int, int], None] | None = None) -> Restored:
-    """Restore one uploaded picture with ``model`` (a ``catalog.model_choices`` entry; the
-    first one for ``task`` when empty), in tiles as ``pixelsmith restore --tile --overlap``;
+    """Restore one uploaded picture with ``model`` (a ``catalog.model_choices`` entry; when
+    empty or ``AUTO``, the packaged model for the picture's channels, as `pixelsmith
+    restore` picks it), in tiles as ``pixelsmith restore --tile --overlap``;
     ``on_tile(done, total)`` hears of each tile of a picture larger than one."""
+    from PIL import Image
+
     from pixelsmith.data.image_files import save_png
     from pixelsmith.data.transforms import uint8_to_unit, unit_to_uint8
     from pixelsmith.restore.files import restore_file, upscale_for_display
@@ -84,18 +93,17 @@ def restore_upload(cache: ModelCache, root: str | Path, upload, work_dir: str | 
     r, used = _restorer_for(cache, root, model or "", task, img.pixels.shape[0])
     out = _out_dir(work_dir, "restore-")
     res = restore_file(r, img.path, out, sigma=sigma, tile=tile, overlap=overlap,
-                       on_tile=on_tile)
+                       on_tile=on_tile, image=img)
     after = res.written[0]
     h, w = img.pixels.shape[-2:]
-    from PIL import Image
-
     with Image.open(after) as pic:
         size = pic.size
     before01 = upscale_for_display(uint8_to_unit(img.pixels), (size[1], size[0]))
     before = save_png(unit_to_uint8(before01), out / "before" / f"{img.path.stem}.png")
     level = ""
     if r.last_sigma is not None:
-        level = f", noise level σ {r.last_sigma:.1f}" + (" (estimated)" if sigma is None else "")
+        guessed = sigma is None and r.estimates_sigma
+        level = f", noise level σ {r.last_sigma:.1f}" + (" (estimated)" if guessed else "")
     return Restored(before, after, f"{task} with {used}{level}: {w} x {h} → "
                                    f"{size[0]} x {size[1]} px")
 
@@ -135,8 +143,8 @@ def inpaint_upload(cache: ModelCache, root: str | Path, upload, layers, work_dir
                    *, method: str = "telea", model: str | None = None,
                    max_upload_bytes: int | None = None) -> Inpainted:
     """Fill the painted hole of an uploaded picture with ``method``: ``OURS`` (``model``, a
-    ``catalog.model_choices(root, "inpaint")`` entry; the first when empty), ``telea`` or
-    ``navier-stokes``."""
+    ``catalog.model_choices(root, "inpaint")`` entry, an inpainting or a diffusion run; the
+    first when empty), ``telea`` or ``navier-stokes``."""
     from pixelsmith.data.image_files import read_image, save_png
     from pixelsmith.data.transforms import uint8_to_unit, unit_to_uint8
     from pixelsmith.registry import BASELINES
