@@ -4,6 +4,8 @@ saving PNGs) against generating everything first and then saving one by one.
     PYTHONPATH=src python bench/sample_speed.py --num 50000               # GPU
     PYTHONPATH=src python bench/sample_speed.py --num 2000 --device cpu   # CPU
     PYTHONPATH=src python bench/sample_speed.py --run runs/my-run --num 50000
+    PYTHONPATH=src python bench/sample_speed.py --num 500 --device cpu \
+        --config configs/diffusion/ddpm-fashion-mnist-cpu.yaml --nfe 10,20,50   # diffusion
 
 Without --run it times an untrained generator of --config (the speed does not depend on
 the weights).
@@ -45,6 +47,9 @@ def main() -> None:
     ap.add_argument("--writers", type=int, default=4)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--baseline", action="store_true", help="also time generate-then-save")
+    ap.add_argument("--nfe", default="", help="diffusion runs: also time generate (no files) "
+                                              "at these network evaluations, e.g. 10,20,50")
+    ap.add_argument("--sampler", default="dpm-solver-2m", help="diffusion runs: with --nfe")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -65,6 +70,17 @@ def main() -> None:
             rows.append(("generate all, then save one by one", time.perf_counter() - t0))
         written = len(list((tmp / ("serial" if args.baseline else "streamed")).iterdir()))
         assert written == args.num, written
+        for nfe in [int(n) for n in args.nfe.split(",") if n.strip()]:
+            from pixelsmith.generate.sampler_options import sampler_overrides
+            from pixelsmith.objectives.diffusion_samplers import steps_for_nfe
+
+            steps = steps_for_nfe(args.sampler, nfe)
+            m = load_model(run, device=args.device,
+                           overrides=sampler_overrides(args.sampler, steps))
+            t0 = time.perf_counter()
+            generate(m, args.num, batch_size=args.batch_size)
+            rows.append((f"diffusion, {args.sampler} {steps} steps (NFE {nfe}), in memory",
+                         time.perf_counter() - t0))
 
     name = (torch.cuda.get_device_name(device) if device.type == "cuda"
             else f"CPU ({platform.machine()}, {torch.get_num_threads()} threads)")
