@@ -3,7 +3,8 @@
 (wall time and peak memory of the whole command), beside OpenCV's
 fastNlMeansDenoisingColored and CBM3D; PSNR of each on a noisy Kodak image.
 
-    python bench/restore_speed.py [--sigma 25] [--kodak kodim05] [--mosaic 8x6] [--out table.md]
+    python bench/restore_speed.py [--sigma 25] [--kodak kodim05] [--mosaic 8x6] \
+        [--models denoise-color] [--out table.md]
 
 The 12 MP photograph: the Kodak24 test set's photographs (500x500 crops in the usual
 denoising copy) laid edge to edge in an 8 x 6 mosaic (4000 x 3000 = 12 MP; images 1-24
@@ -97,6 +98,8 @@ def main() -> None:
     ap.add_argument("--sigma", type=float, default=25)
     ap.add_argument("--kodak", default="kodim05", help="the Kodak24 image for PSNR")
     ap.add_argument("--mosaic", default="8x6", help="COLSxROWS of Kodak images (8x6 = 12 MP)")
+    ap.add_argument("--models", default="", help="packaged denoisers to time, comma-separated "
+                    "(default: all)")
     ap.add_argument("--skip-cbm3d", action="store_true")
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--out", default=None)
@@ -118,8 +121,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         photo = Path(tmp) / "photo12mp.png"
         Image.fromarray(noisy_big).save(photo)
+        wanted = [m for m in args.models.split(",") if m]
         for card in list_models():
-            if card.task != "denoise":
+            if card.task != "denoise" or (wanted and card.name not in wanted):
                 continue
             r = load_pretrained(card.name, device="cpu")
             r = r.per_channel() if r.img_channels == 1 else r
