@@ -48,6 +48,24 @@ def test_interpolation_ends_are_the_sampled_inputs(cond_run):
     assert torch.allclose(frames[:, -1], ends[2:], atol=1e-5)
 
 
+def test_walk_between_two_seeds_starts_and_ends_at_their_samples(cond_run):
+    model = load_model(cond_run)
+    labels = class_labels(model, 1, 4)
+    frames = interpolate(model, 5, seeds=(3, 8), class_index=4)
+    assert frames.shape == (1, 5, 1, 16, 16)
+    assert torch.allclose(frames[0, 0], generate(model, 1, seed=3, labels=labels)[0], atol=1e-5)
+    assert torch.allclose(frames[0, -1], generate(model, 1, seed=8, labels=labels)[0], atol=1e-5)
+    # without --class the walk keeps seed 3's class at both ends
+    free = interpolate(model, 3, seeds=(3, 8))
+    own = generate(model, 1, seed=3)[0]
+    assert torch.allclose(free[0, 0], own, atol=1e-5)
+    gen = torch.Generator().manual_seed(3)
+    c = model.objective.sample_inputs(1, gen)["c"]
+    assert torch.allclose(free[0, -1], generate(model, 1, seed=8, labels=c)[0], atol=1e-5)
+    with pytest.raises(PixelsmithError, match="not both"):
+        interpolate(model, 3, seeds=(1, 2), between=("a.png", "b.png"))
+
+
 def test_between_images_is_a_clear_error_for_gans(cond_run, tmp_path):
     model = load_model(cond_run)
     for name in "ab":
@@ -74,6 +92,9 @@ def test_cli_per_class_grid_interpolate_and_export(cond_run, tmp_path, cli):
     assert Image.open(tmp_path / "interp.png").size == (6 * 18 + 2, 2 * 18 + 2)
     gif = Image.open(tmp_path / "interp.gif")
     assert gif.n_frames == 10  # 6 forward + 4 back (ping-pong)
+    cli("interpolate", cond_run, "--steps", 4, "--seeds", 3, 8, "--class", 4,
+        "--out", tmp_path / "seeds.png")
+    assert Image.open(tmp_path / "seeds.png").size == (4 * 18 + 2, 18 + 2)  # one walk
 
     out = tmp_path / "synthetic"
     cli("export", cond_run, "--num", 25, "--out", out, "--batch-size", 8, "--seed", 2)

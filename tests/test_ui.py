@@ -156,6 +156,12 @@ def test_interpolate_walk_is_what_pixelsmith_interpolate_writes(root, cache, tmp
     col = _pixels(walk.frames[3])
     assert col.shape == (2 * 18 + 2, 18 + 2, 3)
     assert np.array_equal(col[:, 2:], grid[:, 3 * 18 + 2 : 4 * 18 + 2])
+    # two seeds: one walk from the first picture of `sample --seed 1` to that of --seed 6
+    pair = G.interpolate_walk(cache, root, "gan", tmp_path, steps=4, seed=1, seed_b=6)
+    _cli("sample", root / "gan", "--num", 1, "--seed", 6, "-o", tmp_path / "s6.png",
+         "--device", "cpu")
+    assert len(pair.frames) == 4  # one walk, whatever the walks slider says
+    assert np.array_equal(_pixels(pair.frames[-1]), _pixels(tmp_path / "s6.png"))
     Image.fromarray(np.zeros((16, 16), np.uint8)).save(tmp_path / "a.png")
     with pytest.raises(PixelsmithError, match="GAN has no encoder"):
         G.interpolate_walk(cache, root, "gan", tmp_path, between=(tmp_path / "a.png",) * 2)

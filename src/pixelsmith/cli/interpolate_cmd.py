@@ -15,13 +15,17 @@ def interpolate(
     class_index: int = typer.Option(None, "--class", help="conditional models: this class"),
     between: tuple[Path, Path] | None = typer.Option(
         None, "--between", help="walk between the encodings of two images A.png B.png"),
+    seeds: tuple[int, int] | None = typer.Option(
+        None, "--seeds", help="walk between the first images of `sample --seed A` and "
+                              "`--seed B` (one row)"),
     truncation: float = typer.Option(
         None, "--truncation", help="GANs: z from N(0, 1) cut to [-t, t], the truncation "
                                    "trick (smaller: cleaner, less varied images)"),
     no_ema: bool = typer.Option(False, "--no-ema", help="use the raw weights, not the EMA copy"),
     device: str = typer.Option("auto", "--device"),
 ) -> None:
-    """Walk between random inputs (spherical interpolation of z), or between two images."""
+    """Walk between random inputs (spherical interpolation of z), between two seeds'
+    samples, or between two images."""
     from pixelsmith.generate import load_model
     from pixelsmith.generate.interpolate import interpolate as walk
     from pixelsmith.generate.interpolate import write_interpolation
@@ -29,6 +33,7 @@ def interpolate(
 
     model = load_model(run, device=device, use_ema=not no_ema,
                        overrides=truncation_overrides(truncation))
-    frames = walk(model, steps, rows=rows, seed=seed, class_index=class_index, between=between)
+    frames = walk(model, steps, rows=rows, seed=seed, class_index=class_index, between=between,
+                  seeds=seeds)
     png, gif = write_interpolation(frames, out)
     typer.echo(f"wrote {png} and {gif} ({frames.shape[0]} x {steps} images)")

@@ -11,7 +11,7 @@ from pixelsmith.data.image_files import read_image
 from pixelsmith.data.transforms import from_uint8, to_uint8
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.generate.loading import LoadedModel
-from pixelsmith.generate.sampling import class_labels
+from pixelsmith.generate.sampling import class_labels, first_inputs
 from pixelsmith.objectives import SampleNoise
 from pixelsmith.training.run_log import save_grid
 
@@ -25,13 +25,24 @@ def load_images(paths: list[str | Path], img_size: int, img_channels: int) -> to
 @torch.no_grad()
 def interpolate(model: LoadedModel, steps: int, *, rows: int = 1, seed: int = 0,
                 class_index: int | None = None,
-                between: tuple[str | Path, str | Path] | None = None) -> torch.Tensor:
+                between: tuple[str | Path, str | Path] | None = None,
+                seeds: tuple[int, int] | None = None) -> torch.Tensor:
     """(rows, steps, C, H, W): each row walks from one input to another (spherical in z).
-    With ``between`` the two ends are the encodings of two image files (one row)."""
+    With ``between`` the two ends are the encodings of two image files (one row); with
+    ``seeds`` (A, B) they are the first images of ``pixelsmith sample --seed A`` and
+    ``--seed B`` (one row; the walk keeps A's noise streams and, for a conditional model,
+    A's class unless ``class_index`` is given)."""
     if steps < 2:
         raise PixelsmithError(f"--steps must be at least 2, got {steps}")
+    if between is not None and seeds is not None:
+        raise PixelsmithError("give --between (two images) or --seeds (two seeds), not both")
     obj, t = model.objective, torch.linspace(0, 1, steps)
-    if between is not None:
+    if seeds is not None:
+        a, noise = first_inputs(model, int(seeds[0]), class_labels(model, 1, class_index))
+        b, _ = first_inputs(model, int(seeds[1]), a.get("c", class_labels(model, 1,
+                                                                          class_index)))
+        ends = [(a, b)]
+    elif between is not None:
         info = obj.info
         x = load_images(list(between), info.img_size, info.img_channels).to(obj.device)
         codes = obj.encode(model.net, x)

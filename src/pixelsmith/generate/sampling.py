@@ -47,6 +47,12 @@ def sample_batches(model: LoadedModel, num: int, *, seed: int = 0, batch_size: i
     return _chunks(model, first, num, seed, batch_size, labels)
 
 
+def first_inputs(model: LoadedModel, seed: int, labels: torch.Tensor | None = None):
+    """(inputs, noise) of the first image ``pixelsmith sample --seed SEED`` makes (one
+    row): the ends of a walk between two seeds."""
+    return _draw(model, 0, 1, seed, labels)
+
+
 def _draw(model, start: int, stop: int, seed: int, labels):
     gen = _block_generator(seed, start // BLOCK)
     rows = None if labels is None else labels[start:stop]

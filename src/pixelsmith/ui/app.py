@@ -218,14 +218,17 @@ def _interpolate_tab(gr, app, ctx: _Context) -> None:
         with gr.Column(scale=1):
             run = _runs(gr, names, "generator (a run with a checkpoint)", "interpolate-run")
             _listed_on_load(gr, app, run, lambda: G.generator_names(ctx.root))
-            mode = gr.Radio(["random ends (seed)", "two uploaded pictures (models with an "
-                             "encoder)"], value="random ends (seed)", label="walk between")
+            mode = gr.Radio(["random ends (seed)", "two seeds (sample A to sample B)",
+                             "two uploaded pictures (models with an encoder)"],
+                            value="random ends (seed)", label="walk between")
             with gr.Row(visible=False) as pictures:
                 a = gr.File(label="picture A", file_types=IMAGE_TYPES, type="filepath")
                 b = gr.File(label="picture B", file_types=IMAGE_TYPES, type="filepath")
             steps = gr.Slider(2, G.MAX_STEPS, value=8, step=1, label="frames per walk")
             rows = gr.Slider(1, 16, value=4, step=1, label="walks (random ends)")
-            seed = gr.Number(0, precision=0, label="seed")
+            seed = gr.Number(0, precision=0, label="seed (A)")
+            seed_b = gr.Number(1, precision=0, label="seed B (`pixelsmith sample --seed B`'s "
+                               "first image)", visible=False)
             klass = gr.Number(-1, precision=0, label="class for conditional models (-1: any)")
             trunc = gr.Number(0, label="GANs: truncation t (0: the run's own)")
             go = gr.Button("Interpolate", variant="primary", elem_id="interpolate-button")
@@ -240,19 +243,21 @@ def _interpolate_tab(gr, app, ctx: _Context) -> None:
                                elem_id="interpolate-gif", elem_classes="pixelated", height=320)
             download = gr.File(label="download (GIF and grid PNG)", file_count="multiple")
     status = _status(gr, "interpolate")
-    mode.change(lambda m: gr.update(visible=m.startswith("two")), mode, pictures)
+    mode.change(lambda m: (gr.update(visible=m.startswith("two uploaded")),
+                           gr.update(visible=m.startswith("two seeds"))), mode, [pictures, seed_b])
 
-    def walk(name, m, pa, pb, n, r, s, k, t):
-        between = (pa, pb) if m.startswith("two") else None
+    def walk(name, m, pa, pb, n, r, s, sb, k, t):
+        between = (pa, pb) if m.startswith("two uploaded") else None
         res = G.interpolate_walk(ctx.cache, ctx.root, name, ctx.work, steps=n, rows=r,
                                  seed=s, class_index=k, between=between,
+                                 seed_b=sb if m.startswith("two seeds") else None,
                                  max_upload_bytes=ctx.max_bytes,
                                  overrides=G.sampling_overrides(t))
         paths = [str(p) for p in res.frames]
         return (paths, gr.update(maximum=len(paths) - 1, value=0), paths[0], str(res.gif),
                 [str(res.gif), str(res.png)])
 
-    go.click(_guard(walk, 5), [run, mode, a, b, steps, rows, seed, klass, trunc],
+    go.click(_guard(walk, 5), [run, mode, a, b, steps, rows, seed, seed_b, klass, trunc],
              [frames, at, frame, gif, download, status])
     at.change(lambda fs, i: fs[int(i)] if fs and int(i) < len(fs) else gr.skip(),
               [frames, at], frame)

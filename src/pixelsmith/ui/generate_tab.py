@@ -132,10 +132,12 @@ def generate_grid(cache: ModelCache, root: str | Path, name: str, work_dir: str 
 def interpolate_walk(cache: ModelCache, root: str | Path, name: str, work_dir: str | Path, *,
                      steps: int = 8, rows: int = 4, seed: int = 0,
                      class_index: int | None = None, between: tuple | None = None,
-                     use_ema: bool = True, max_upload_bytes: int | None = None,
+                     seed_b: int | None = None, use_ema: bool = True,
+                     max_upload_bytes: int | None = None,
                      overrides: tuple[str, ...] = ()) -> WalkResult:
-    """Walks between random inputs (or between the encodings of two uploaded pictures):
-    what ``pixelsmith interpolate`` writes, plus each frame as its own PNG."""
+    """Walks between random inputs, from the sample of ``seed`` to that of ``seed_b``, or
+    between the encodings of two uploaded pictures: what ``pixelsmith interpolate``
+    writes, plus each frame as its own PNG."""
     from pixelsmith.generate.interpolate import interpolate, write_interpolation
     from pixelsmith.training.run_log import save_grid
 
@@ -149,8 +151,9 @@ def interpolate_walk(cache: ModelCache, root: str | Path, name: str, work_dir: s
             raise PixelsmithError("upload two pictures to walk between them")
         between = tuple(check_upload(p, max_upload_bytes) for p in between)
     model = _generator(cache, root, name, use_ema, overrides)
+    seeds = None if between is not None or not _given(seed_b) else (seed, int(seed_b))
     frames = interpolate(model, steps, rows=rows, seed=seed, class_index=_class(class_index),
-                         between=between)
+                         between=between, seeds=seeds)
     folder = _out_dir(work_dir, "interpolate-")
     png, gif = write_interpolation(frames, folder / f"interp_seed{seed}.png")
     stills = []
