@@ -18,9 +18,11 @@ SHRINK = ["train.steps=1", "train.batch_size=8", "data.max_images=32", "train.pr
 def test_config_trains_one_step(path, request, tmp_path):
     # configs name data sets, never paths: real ones are found through $PIXELSMITH_DATA
     assert load_config(path).data.root is None, f"{path} names a folder of its own machine"
-    if load_config(path).data.name != "digits":
-        request.getfixturevalue("shared_data")  # skips when the real data sets are absent
     base = list(SHRINK)
+    if load_config(path).data.name != "digits":
+        shared = request.getfixturevalue("shared_data")  # skips when the real sets are absent
+        if load_config(path).data.name == "image-folder":  # "your own pictures": photographs
+            base.append(f"data.root={shared / 'restoration' / 'bsds'}")  # train/ val/ test/
     model = load_config(path, base).model
     narrow = [f"model.{f.name}=4" for f in fields(model) if f.name.endswith("width")]
     cfg = load_config(path, base + narrow)
