@@ -22,6 +22,8 @@ from PIL import Image
 from pixelsmith.config import load_config
 from pixelsmith.training import Trainer
 
+pytestmark = pytest.mark.drill  # real processes under timeouts: CI runs it after the fast suite
+
 W, H = 24, 20  # every good picture ends up this size (the EXIF one after its rotation)
 TIMEOUT = 180
 RESTORER = ["data.name=digits", "data.img_size=16", "data.max_images=32", "data.patch_size=8",

@@ -14,7 +14,11 @@ SHRINK = ["train.steps=1", "train.batch_size=8", "data.max_images=32", "train.pr
           "train.num_samples=4"]
 
 
-@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+# the 128 px folder configs take 15 s each even shrunk: behind the slow marker
+CASES = [pytest.param(p, marks=pytest.mark.slow) if p.stem.endswith("128") else p for p in CONFIGS]
+
+
+@pytest.mark.parametrize("path", CASES, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_config_trains_one_step(path, request, tmp_path):
     # configs name data sets, never paths: real ones are found through $PIXELSMITH_DATA
     assert load_config(path).data.root is None, f"{path} names a folder of its own machine"

@@ -147,6 +147,7 @@ dist.shutdown()
 """
 
 
+@pytest.mark.drill
 def test_long_evaluation_on_rank0_and_ctrl_c_on_one_rank(tmp_path, isolated_cache):
     from pixelsmith.config.schema import DataConfig
     from pixelsmith.metrics.evaluator import train_evaluator
@@ -171,6 +172,7 @@ def test_long_evaluation_on_rank0_and_ctrl_c_on_one_rank(tmp_path, isolated_cach
     assert json.loads((run / "checkpoints" / "last.json").read_text())["step"] == 4
 
 
+@pytest.mark.drill
 def test_a_crashed_rank_ends_the_run(tmp_path):
     # WGAN-GP with 2 critic steps: the distributed path through GAN phases and the penalty
     cfg = [*TINY, "objective.loss=wasserstein", "objective.gp_weight=10",

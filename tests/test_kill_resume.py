@@ -23,7 +23,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.drill
 
 SRC = Path(__file__).parents[1] / "src"
 STEPS = 12

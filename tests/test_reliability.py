@@ -455,7 +455,10 @@ def test_a_large_restore_shows_tile_progress_and_stops_on_ctrl_c(restorer, tmp_p
     proc = subprocess.Popen(
         [sys.executable, "-m", "pixelsmith", "restore", "-c", str(restorer), "-i",
          str(tmp_path / "big.png"), "-o", str(tmp_path / "out"), "--tile", "32", "--overlap",
-         "8"], stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+         "8"], stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+        # a shell's background job starts with Ctrl-C ignored, which Python keeps: give the
+        # child the default, as a terminal would
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         first = proc.stderr.readline()  # blocks until the first progress line
         assert first.startswith("big.png: tile 1/15625"), first
