@@ -8,7 +8,6 @@ download says what it is (``samples_seed0.png``, ``interp_seed0.gif``).
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import torch
 
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.ui.catalog import ModelCache, find_run, find_runs
-from pixelsmith.ui.uploads import check_upload
+from pixelsmith.ui.uploads import check_upload, out_dir
 
 MAX_GRID = 1024  # images in one grid of the page; more belong in `pixelsmith sample -o DIR`
 MAX_STEPS = 64  # frames of one walk
@@ -93,11 +92,6 @@ def sampling_overrides(truncation: float | None = None, sampler: str | None = No
         float(guidance) if _given(guidance) else None, float(eta) if _given(eta) else None))
 
 
-def _out_dir(work_dir: str | Path, prefix: str) -> Path:
-    Path(work_dir).mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=prefix, dir=work_dir))
-
-
 def _class(class_index: int | float | None) -> int | None:
     """A class box left empty or below 0 means: any class (the model picks at random)."""
     if class_index is None or class_index == "" or int(class_index) < 0:
@@ -120,7 +114,7 @@ def generate_grid(cache: ModelCache, root: str | Path, name: str, work_dir: str 
         raise PixelsmithError(f"number of images must be in 1..{MAX_GRID}, got {num} (more: "
                               "pixelsmith sample RUN --num N -o FOLDER)")
     model = _generator(cache, root, name, use_ema, overrides)
-    out = _out_dir(work_dir, "generate-") / f"samples_seed{seed}.png"
+    out = out_dir(work_dir, "generate-") / f"samples_seed{seed}.png"
     if per_class:
         check_grid(model, num * max(model.objective.sample_classes, 1), out)
         return write_images(per_class_grid(model, num, seed=seed), out, nrow=num)
@@ -154,7 +148,7 @@ def interpolate_walk(cache: ModelCache, root: str | Path, name: str, work_dir: s
     seeds = None if between is not None or not _given(seed_b) else (seed, int(seed_b))
     frames = interpolate(model, steps, rows=rows, seed=seed, class_index=_class(class_index),
                          between=between, seeds=seeds)
-    folder = _out_dir(work_dir, "interpolate-")
+    folder = out_dir(work_dir, "interpolate-")
     png, gif = write_interpolation(frames, folder / f"interp_seed{seed}.png")
     stills = []
     for i in range(steps):  # one column of every walk: the GIF's frame i, losslessly

@@ -10,7 +10,6 @@ missing), so the mask always has the picture's size.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ import torch
 
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.ui.catalog import RUN_PREFIX, ModelCache, model_choices
-from pixelsmith.ui.uploads import check_upload, read_upload
+from pixelsmith.ui.uploads import check_upload, out_dir, read_upload
 
 RESTORE_TASKS = ("denoise", "sr", "deblur")
 AUTO = "auto (the packaged model for the picture)"
@@ -40,11 +39,6 @@ class Inpainted:
     masked: Path  # the picture with its hole in mid-gray
     result: Path
     message: str
-
-
-def _out_dir(work_dir: str | Path, prefix: str) -> Path:
-    Path(work_dir).mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=prefix, dir=work_dir))
 
 
 def _restorer_for(cache: ModelCache, root, model: str, task: str, channels: int):
@@ -91,7 +85,7 @@ def restore_upload(cache: ModelCache, root: str | Path, upload, work_dir: str | 
     sigma = None if sigma in (None, "") or float(sigma) < 0 else float(sigma)
     img = read_upload(upload, max_upload_bytes)
     r, used = _restorer_for(cache, root, model or "", task, img.pixels.shape[0])
-    out = _out_dir(work_dir, "restore-")
+    out = out_dir(work_dir, "restore-")
     res = restore_file(r, img.path, out, sigma=sigma, tile=tile, overlap=overlap,
                        on_tile=on_tile, image=img)
     after = res.written[0]
@@ -115,7 +109,7 @@ def editor_picture(upload, work_dir: str | Path, max_upload_bytes: int | None = 
 
     path = check_upload(upload, max_upload_bytes)
     pixels = read_image(path, equal_rgb_is_gray=True).pixels
-    return save_png(pixels, _out_dir(work_dir, "editor-") / f"{path.stem}.png")
+    return save_png(pixels, out_dir(work_dir, "editor-") / f"{path.stem}.png")
 
 
 def mask_from_layers(layers, height: int, width: int) -> torch.Tensor:
@@ -172,7 +166,7 @@ def inpaint_upload(cache: ModelCache, root: str | Path, upload, layers, work_dir
         y01 = uint8_to_unit(read_image(path, equal_rgb_is_gray=True).pixels[None])
         known = mask_from_layers(layers, *y01.shape[-2:])
         x01, used = BASELINES.get(method)(y01, {"mask": known}), method
-    out = _out_dir(work_dir, "inpaint-")
+    out = out_dir(work_dir, "inpaint-")
     masked01 = torch.where(known.bool(), y01, torch.full_like(y01, 0.5))
     masked = save_png(unit_to_uint8(masked01[0]), out / "masked" / f"{path.stem}.png")
     result = save_png(unit_to_uint8(x01[0]), out / f"{path.stem}.png")

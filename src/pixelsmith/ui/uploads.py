@@ -8,6 +8,7 @@ one-line ``PixelsmithError`` the page shows; nothing here can take the server do
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 from pixelsmith.errors import PixelsmithError
@@ -40,3 +41,10 @@ def read_upload(path: str | Path | None, max_bytes: int | None):
     from pixelsmith.restore.files import read_image_file
 
     return read_image_file(check_upload(path, max_bytes))
+
+
+def out_dir(work_dir: str | Path, prefix: str) -> Path:
+    """A new folder for one request's files under the app's work folder (two requests
+    never write into each other's)."""
+    Path(work_dir).mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=work_dir))
