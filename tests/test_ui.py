@@ -233,6 +233,21 @@ def _layer(h, w, box):
     return layer
 
 
+def _inpaint_keeps_known(cache, root, tmp_path, size, box, run, seed):
+    """Inpaint a random gray picture of ``size`` with the hole ``box`` (top, bottom, left,
+    right) painted, by the run ``run``: the known pixels come back bit for bit."""
+    h, w = size
+    gray = np.random.default_rng(seed).integers(0, 256, size, dtype=np.uint8)
+    Image.fromarray(gray).save(tmp_path / "gray.png")
+    res = R.inpaint_upload(cache, root, tmp_path / "gray.png", [_layer(h, w, box)],
+                           tmp_path / "w", method=R.OURS, model=f"run: {run}")
+    out = np.asarray(Image.open(res.result))
+    keep = np.ones_like(gray, bool)
+    keep[box[0]:box[1], box[2]:box[3]] = False
+    assert np.array_equal(out[keep], gray[keep])  # known pixels come back bit for bit
+    return res
+
+
 def test_inpaint_upload_with_baselines_and_a_trained_inpainter(root, cache, tmp_path):
     flat = np.full((20, 24, 3), (200, 120, 40), np.uint8)
     flat[:, :4] = 0  # a dark strip far from the hole
@@ -253,14 +268,8 @@ def test_inpaint_upload_with_baselines_and_a_trained_inpainter(root, cache, tmp_
     # a layer of another size (an editor canvas) is fitted to the picture
     known = R.mask_from_layers([_layer(40, 48, (12, 24, 20, 36))], 20, 24)
     assert known.shape == (1, 1, 20, 24) and int((known == 0).sum()) == 48
-    gray = np.random.default_rng(2).integers(0, 256, (16, 20), dtype=np.uint8)
-    Image.fromarray(gray).save(tmp_path / "gray.png")
-    res = R.inpaint_upload(cache, root, tmp_path / "gray.png", [_layer(16, 20, (4, 9, 5, 12))],
-                           tmp_path / "w", method=R.OURS, model="run: group/inpaint")
-    out = np.asarray(Image.open(res.result))
-    keep = np.ones_like(gray, bool)
-    keep[4:9, 5:12] = False
-    assert np.array_equal(out[keep], gray[keep])  # known pixels come back bit for bit
+    res = _inpaint_keeps_known(cache, root, tmp_path, (16, 20), (4, 9, 5, 12), "group/inpaint",
+                               seed=2)
     assert "group/inpaint" in res.message
     with pytest.raises(PixelsmithError, match="paint the hole on the picture first"):
         R.inpaint_upload(cache, root, tmp_path / "gray.png", [], tmp_path / "w")
@@ -335,11 +344,5 @@ def test_diffusion_sampler_settings_and_repaint(root, cache, tmp_path):
     _cli("sample", root / "diffusion", "--num", 4, "--seed", 1, "-o", tmp_path / "cli.png",
          "--device", "cpu", "--sampler", "ddim", "--steps", 2)
     assert np.array_equal(_pixels(got), _pixels(tmp_path / "cli.png"))
-    gray = np.random.default_rng(3).integers(0, 256, (8, 8), dtype=np.uint8)
-    Image.fromarray(gray).save(tmp_path / "g.png")
-    res = R.inpaint_upload(cache, root, tmp_path / "g.png", [_layer(8, 8, (2, 5, 2, 6))],
-                           tmp_path / "w", method=R.OURS, model="run: diffusion")
-    out = np.asarray(Image.open(res.result))
-    keep = np.ones_like(gray, bool)
-    keep[2:5, 2:6] = False
-    assert np.array_equal(out[keep], gray[keep]) and "diffusion" in res.message
+    res = _inpaint_keeps_known(cache, root, tmp_path, (8, 8), (2, 5, 2, 6), "diffusion", seed=3)
+    assert "diffusion" in res.message
