@@ -14,9 +14,15 @@ t = 0 means no truncation (plain N(0, 1)). The features are the data set's evalu
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
+import shlex
+import sys
 from pathlib import Path
 
+import torch
+
+from pixelsmith.devices import describe_device, resolve_device
 from pixelsmith.errors import PixelsmithError, run_script
 from pixelsmith.generate.loading import load_model, truncation_overrides
 from pixelsmith.metrics.base import EvalContext
@@ -105,6 +111,10 @@ def main() -> None:
                     metrics=[m for m in args.metrics.split(",") if m], device=args.device,
                     data_root=args.data_root, evaluator=args.evaluator)
     names, rows = table(records)
+    step = records[0]["step"] if records else "?"
+    print(f"{datetime.date.today()} | {describe_device(resolve_device(args.device))} | torch "
+          f"{torch.__version__} | {args.run} step {step}, {args.num} samples, seed {args.seed}")
+    print("$ " + shlex.join(["python", *sys.argv]) + "\n")
     print("| truncation | " + " | ".join(names) + " |")
     print("|---" * (len(names) + 1) + "|")
     for t, *values in rows:

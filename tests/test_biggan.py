@@ -112,6 +112,19 @@ def test_sample_command_takes_truncation(biggan_run, tmp_path):
     assert "--truncation must be a number > 0" in str(bad.exception)
 
 
+def test_a_sampling_option_of_another_family_says_which_models_take_it(tmp_path):
+    vae = tmp_path / "vae"
+    Trainer(load_config(None, ["model.name=vae", "model.width=4", "data.name=digits",
+                               "data.img_size=16", "data.max_images=16", "train.batch_size=8",
+                               "train.steps=1", "train.sample_every=0",
+                               "train.progress=false"]), vae).fit()
+    with pytest.raises(PixelsmithError, match="--truncation applies to GANs; this run is a "
+                                              "'vae' model"):
+        load_model(vae, device="cpu", overrides=["objective.truncation=0.5"])
+    with pytest.raises(PixelsmithError, match="--steps applies to diffusion models"):
+        load_model(vae, device="cpu", overrides=["objective.sample_steps=4"])
+
+
 # ---------------------------------------------------------------- the generator
 def test_each_block_gets_the_shared_embedding_and_its_own_z_chunk():
     torch.manual_seed(0)

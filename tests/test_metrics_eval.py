@@ -181,6 +181,15 @@ def test_evaluate_cli_records_the_protocol(tiny_evaluator, tmp_path, isolated_ca
     assert all(0.0 <= values[k] <= 1.0 for k in values if not k.startswith("fid"))
     with pytest.raises(PixelsmithError, match="unknown metric 'nope'"):
         evaluate(tmp_path / "run", ["nope"], num=64, evaluator=out, write=False)
+    # the sampling setting is part of the protocol: --truncation draws other samples
+    assert p["truncation"] == 0  # a GAN without the trick
+    proc = cli("evaluate", tmp_path / "run", "--metrics", "fid", "--num", 64, "--evaluator",
+               out, "--seed", 3, "--device", "cpu", "--truncation", "0.5")
+    assert "truncation 0.5" in proc.stdout
+    cut = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text()
+           .splitlines()][-1]
+    assert cut["protocol"]["truncation"] == 0.5
+    assert cut["fid64@digits-evaluator"] != pytest.approx(fid["fid64@digits-evaluator"])
 
 
 def test_training_evaluates_and_keeps_the_best_checkpoint(tiny_evaluator, tmp_path):

@@ -17,6 +17,14 @@ def evaluate(
     features: str = typer.Option("evaluator", "--features", help="evaluator or inception"),
     evaluator: Path = typer.Option(None, "--evaluator", help="evaluator folder (default: cache)"),
     inception: Path = typer.Option(None, "--inception", help="pt_inception-...pth file"),
+    truncation: float = typer.Option(
+        None, "--truncation", help="GANs: score samples drawn with z cut to [-t, t]"),
+    sampler: str = typer.Option(None, "--sampler",
+                                help="diffusion models: ddim, ddpm, euler, heun, dpm-solver-2m"),
+    steps: int = typer.Option(None, "--steps", help="diffusion models: sampling steps"),
+    guidance: float = typer.Option(None, "--guidance",
+                                   help="conditional diffusion models: guidance weight W"),
+    eta: float = typer.Option(None, "--eta", help="diffusion models, ddim: noise (0..1)"),
     no_ema: bool = typer.Option(False, "--no-ema", help="use the raw weights, not the EMA copy"),
     no_uint8: bool = typer.Option(False, "--no-uint8", help="skip uint8 rounding of samples"),
     device: str = typer.Option("auto", "--device"),
@@ -27,6 +35,8 @@ def evaluate(
     from rich.console import Console
     from rich.table import Table
 
+    from pixelsmith.generate.loading import truncation_overrides
+    from pixelsmith.generate.sampler_options import sampler_overrides
     from pixelsmith.metrics import evaluate as E
     from pixelsmith.training.checkpoint import resolve_checkpoint
 
@@ -46,7 +56,9 @@ def evaluate(
     records = E.evaluate(runs[0], [m.strip() for m in metrics.split(",") if m.strip()],
                          num=num, seed=seed, data_root=data_root, features=features,
                          evaluator=evaluator, inception=inception, device=device,
-                         use_ema=not no_ema, quantize=not no_uint8)
+                         use_ema=not no_ema, quantize=not no_uint8,
+                         overrides=truncation_overrides(truncation)
+                         + sampler_overrides(sampler, steps, guidance, eta))
     out = Table(title=f"{runs[0]}  (step {records[0]['step'] if records else '?'})",
                 title_justify="left")
     out.add_column("metric")
@@ -57,5 +69,6 @@ def evaluate(
     if records:
         p = records[0]["protocol"]
         console.print(f"reference: {p['reference']}, n_fake {p['n_fake']}, n_real {p['n_real']}, "
-                      f"uint8 {p['uint8']}, ema {p['ema']}, seed {p['seed']}; "
+                      f"uint8 {p['uint8']}, ema {p['ema']}, seed {p['seed']}"
+                      + "".join(f", {k} {p[k]}" for k in E.SAMPLING_KEYS if k in p) + "; "
                       f"appended to {E.run_dir_of(resolve_checkpoint(runs[0])) / 'metrics.jsonl'}")

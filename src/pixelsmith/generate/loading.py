@@ -47,6 +47,7 @@ def load_model(run_or_ckpt: str | Path | Checkpoint, *, device: str = "auto",
     except PixelsmithError as e:
         raise PixelsmithError(f"{ckpt.path}: config in checkpoint is not usable: {e}") from None
     if overrides:  # errors name the key given, as for a config file
+        require_sampling_options(cfg, overrides, ckpt.path)
         cfg = config_from_dict(apply_overrides(upgrade_config(ckpt.config), list(overrides)))
     dev = resolve_device(device)
     info = DataInfo.of(cfg.data, ckpt.meta["data"]["num_classes"])
@@ -64,6 +65,28 @@ def load_model(run_or_ckpt: str | Path | Checkpoint, *, device: str = "auto",
         load_nets({name: nets[name]}, ckpt.ema, ckpt.path)
         require_finite(ckpt.ema, ckpt.path, "EMA weights")
     return LoadedModel(cfg, ckpt.meta, objective, nets[name].eval(), ckpt.path, used_ema)
+
+
+# the sampling options of the CLI and the family that has each (its objective's key)
+SAMPLING_OPTIONS = {"truncation": ("--truncation", "GANs"),
+                    "sampler": ("--sampler", "diffusion models"),
+                    "sample_steps": ("--steps", "diffusion models"),
+                    "guidance": ("--guidance", "diffusion models"),
+                    "eta": ("--eta", "diffusion models")}
+
+
+def require_sampling_options(cfg: Config, overrides, path) -> None:
+    """A sampling option given to a model that has none such is one line that says which
+    models take it, not an unknown-key error about the run's objective."""
+    for item in overrides:
+        key = item.split("=", 1)[0].strip()
+        section, _, name = key.partition(".")
+        if section == "objective" and name in SAMPLING_OPTIONS \
+                and not hasattr(cfg.objective, name):
+            flag, family = SAMPLING_OPTIONS[name]
+            raise PixelsmithError(f"{path}: {flag} applies to {family}; this run is a "
+                                  f"'{cfg.model.name}' model (objective "
+                                  f"'{cfg.objective.name}')")
 
 
 def truncation_overrides(truncation: float | None) -> list[str]:

@@ -86,11 +86,24 @@ def run_metrics(ctx: EvalContext, names: list[str], *, step: int | None = None,
             "ema": bool(getattr(ctx.model, "used_ema", False)), "seed": ctx.seed,
             "pixelsmith": pixelsmith.__version__,
         }
+        protocol.update(sampling_settings(ctx.model))
         for name, value in values.items():
             records.append({"step": step, "metric": name, name: float(value),
                             "protocol": protocol,
                             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     return records
+
+
+SAMPLING_KEYS = ("truncation", "sampler", "sample_steps", "guidance", "eta")
+
+
+def sampling_settings(model) -> dict:
+    """How the samples were drawn, where the model has such settings (a GAN's truncation,
+    a diffusion model's sampler, steps, guidance and eta): part of the protocol, since the
+    same weights score differently under each."""
+    cfg = getattr(model, "cfg", None)
+    objective = getattr(cfg, "objective", None)
+    return {k: getattr(objective, k) for k in SAMPLING_KEYS if hasattr(objective, k)}
 
 
 def append_records(run_dir: Path, records: list[dict]) -> Path:
@@ -111,9 +124,13 @@ def evaluate(run_or_ckpt: str | Path, metrics: list[str], *, num: int = 10000, s
              data_root: str | None = None, features: str = "evaluator",
              evaluator: str | Path | None = None, inception: str | Path | None = None,
              device: str = "auto", use_ema: bool = True, quantize: bool = True,
-             batch_size: int = 256, write: bool = True) -> list[dict]:
-    """Evaluate a run's checkpoint; returns the records (and appends them to metrics.jsonl)."""
-    model = load_model(run_or_ckpt, device=device, use_ema=use_ema)
+             batch_size: int = 256, write: bool = True,
+             overrides: list[str] | None = None) -> list[dict]:
+    """Evaluate a run's checkpoint; returns the records (and appends them to metrics.jsonl).
+    ``overrides``: sampling settings (``objective.truncation=0.5``, ``objective.sampler=
+    ddim``...), recorded in each record's protocol."""
+    model = load_model(run_or_ckpt, device=device, use_ema=use_ema,
+                       overrides=overrides or ())
     dev = next(model.net.parameters()).device
     real, ref = reference_data(model.cfg.data, data_root, num)
     ex = make_extractor(features, model.cfg.data, evaluator=evaluator, inception=inception,
