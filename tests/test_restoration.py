@@ -199,6 +199,17 @@ def test_tiled_sr_scales_output_coordinates():
     assert (tiled - whole).abs().max() < 1e-5
 
 
+def test_zero_tail_srnet_starts_as_bicubic():
+    torch.manual_seed(0)
+    net = SRNet(img_channels=1, scale=4, width=4, blocks=1, zero_tail=True).eval()
+    y = torch.rand(2, 1, 9, 7)
+    bicubic = torch.nn.functional.interpolate(y, scale_factor=4, mode="bicubic",
+                                              align_corners=False)
+    with torch.no_grad():
+        assert torch.equal(net(y), bicubic)
+    assert not torch.equal(SRNet(img_channels=1, scale=4, width=4, blocks=1)(y), bicubic)
+
+
 def test_tile_smaller_than_twice_overlap_is_an_error():
     with pytest.raises(PixelsmithError, match="--tile"):
         tiled_apply(lambda t: t, torch.rand(1, 1, 50, 50), tile=30, overlap=20)

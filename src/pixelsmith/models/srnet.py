@@ -35,6 +35,9 @@ class SRNetConfig:
     width: int = 64  # channels of the residual body
     blocks: int = 16  # residual blocks (EDSR baseline: 16)
     res_scale: float = 1.0  # multiplier on each block's residual (EDSR uses 0.1 for wide nets)
+    # start as plain bicubic (tail conv zero): short runs gain from not first unlearning
+    # the random tail's noise
+    zero_tail: bool = False
 
 
 class ResBlock(nn.Module):
@@ -59,7 +62,7 @@ def _upsampler(c: int, scale: int) -> nn.Sequential:
 
 class SRNet(nn.Module):
     def __init__(self, *, img_channels: int, scale: int = 2, width: int = 64, blocks: int = 16,
-                 res_scale: float = 1.0):
+                 res_scale: float = 1.0, zero_tail: bool = False):
         super().__init__()
         self.scale = scale
         self.head = nn.Conv2d(img_channels, width, 3, padding=1)
@@ -67,6 +70,9 @@ class SRNet(nn.Module):
                                   nn.Conv2d(width, width, 3, padding=1))
         self.up = _upsampler(width, scale)
         self.tail = nn.Conv2d(width, img_channels, 3, padding=1)
+        if zero_tail:
+            nn.init.zeros_(self.tail.weight)
+            nn.init.zeros_(self.tail.bias)
 
     def forward(self, y: torch.Tensor, sigma: torch.Tensor | None = None) -> torch.Tensor:
         base = F.interpolate(y, scale_factor=self.scale, mode="bicubic",
@@ -80,5 +86,5 @@ class SRNet(nn.Module):
                  help="SR net: residual blocks + PixelShuffle, x2/x3/x4 (restoration)")
 def build_srnet(cfg: SRNetConfig, *, img_size: int, img_channels: int, num_classes: int = 0):
     net = SRNet(img_channels=img_channels, scale=cfg.scale, width=cfg.width, blocks=cfg.blocks,
-                res_scale=cfg.res_scale)
+                res_scale=cfg.res_scale, zero_tail=cfg.zero_tail)
     return {"restorer": net}

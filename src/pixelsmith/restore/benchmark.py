@@ -192,7 +192,7 @@ def sr_table(set_name: str, images, scales: list[int], baselines: list[str], ckp
                     notes.append(f"{label} not run on {set_name}: a {r.task} model"
                                  + (f" for x{r.scale}" if r.task == "sr" else ""))
                 continue
-            methods[label] = lambda lr, known, r=r: _sr_with(r, lr, args)
+            methods[label] = lambda lr, known, r=r: sr_with(r, lr, args)
         scores: dict[str, list[tuple[float, float]]] = {}
         for t in images:
             hr = crop_to_multiple(t.image[None].to(torch.float32) / 255, s)  # (1, C, sH, sW)
@@ -223,7 +223,7 @@ def sr_table(set_name: str, images, scales: list[int], baselines: list[str], ckp
     return lines, notes
 
 
-def _sr_with(r, lr01: torch.Tensor, args) -> tuple[torch.Tensor, bool]:
+def sr_with(r, lr01: torch.Tensor, args) -> tuple[torch.Tensor, bool]:
     """A checkpoint's output on [0, 1] and whether it is a full-range luma (see
     ``restoration_protocol.y8``). A gray model on a colour image reads the full-range BT.601
     luma (what it was trained on: Pillow's "L" of the photographs); a colour model reads a
