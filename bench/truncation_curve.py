@@ -52,10 +52,9 @@ def curve(run: str, truncations: list[float], *, num: int, seed: int, metrics: l
                            overrides=truncation_overrides(t) if t > 0 else [])
         ctx = EvalContext(model=model, real=real, num=num, seed=seed, device=dev,
                           cache_dir=metrics_cache_dir(), extractor=ex, reference=ref)
-        for r in run_metrics(ctx, metrics, step=model.meta.get("step"),
-                             ckpt_sha=checkpoint_sha256(model.path)):
-            r["protocol"]["truncation"] = t
-            records.append(r)
+        # each record's protocol holds its truncation (0: none), as evaluate's do
+        records += run_metrics(ctx, metrics, step=model.meta.get("step"),
+                               ckpt_sha=checkpoint_sha256(model.path))
     return records
 
 

@@ -35,7 +35,7 @@ def evaluate(
     from rich.console import Console
     from rich.table import Table
 
-    from pixelsmith.generate.loading import truncation_overrides
+    from pixelsmith.generate.loading import SAMPLING_OPTIONS, truncation_overrides
     from pixelsmith.generate.sampler_options import sampler_overrides
     from pixelsmith.metrics import evaluate as E
     from pixelsmith.training.checkpoint import resolve_checkpoint
@@ -70,5 +70,5 @@ def evaluate(
         p = records[0]["protocol"]
         console.print(f"reference: {p['reference']}, n_fake {p['n_fake']}, n_real {p['n_real']}, "
                       f"uint8 {p['uint8']}, ema {p['ema']}, seed {p['seed']}"
-                      + "".join(f", {k} {p[k]}" for k in E.SAMPLING_KEYS if k in p) + "; "
+                      + "".join(f", {k} {p[k]}" for k in SAMPLING_OPTIONS if k in p) + "; "
                       f"appended to {E.run_dir_of(resolve_checkpoint(runs[0])) / 'metrics.jsonl'}")

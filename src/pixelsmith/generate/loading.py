@@ -75,6 +75,14 @@ SAMPLING_OPTIONS = {"truncation": ("--truncation", "GANs"),
                     "eta": ("--eta", "diffusion models")}
 
 
+def sampling_settings(model: LoadedModel) -> dict:
+    """How a loaded model draws its samples, where it has such settings (a GAN's
+    truncation; a diffusion model's sampler, steps, guidance and eta): part of an
+    evaluation's protocol, since the same weights score differently under each."""
+    objective = model.cfg.objective
+    return {k: getattr(objective, k) for k in SAMPLING_OPTIONS if hasattr(objective, k)}
+
+
 def require_sampling_options(cfg: Config, overrides, path) -> None:
     """A sampling option given to a model that has none such is one line that says which
     models take it, not an unknown-key error about the run's objective."""

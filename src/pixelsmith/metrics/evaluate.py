@@ -13,7 +13,7 @@ import pixelsmith
 from pixelsmith.data.base import ImageData, load_dataset
 from pixelsmith.data.roots import cache_dir
 from pixelsmith.errors import PixelsmithError
-from pixelsmith.generate.loading import load_model
+from pixelsmith.generate.loading import load_model, sampling_settings
 from pixelsmith.metrics import distribution, vae  # noqa: F401 - register their metrics
 from pixelsmith.metrics.base import EvalContext
 from pixelsmith.registry import METRICS
@@ -92,18 +92,6 @@ def run_metrics(ctx: EvalContext, names: list[str], *, step: int | None = None,
                             "protocol": protocol,
                             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     return records
-
-
-SAMPLING_KEYS = ("truncation", "sampler", "sample_steps", "guidance", "eta")
-
-
-def sampling_settings(model) -> dict:
-    """How the samples were drawn, where the model has such settings (a GAN's truncation,
-    a diffusion model's sampler, steps, guidance and eta): part of the protocol, since the
-    same weights score differently under each."""
-    cfg = getattr(model, "cfg", None)
-    objective = getattr(cfg, "objective", None)
-    return {k: getattr(objective, k) for k in SAMPLING_KEYS if hasattr(objective, k)}
 
 
 def append_records(run_dir: Path, records: list[dict]) -> Path:

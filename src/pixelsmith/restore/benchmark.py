@@ -192,7 +192,7 @@ def sr_table(set_name: str, images, scales: list[int], baselines: list[str], ckp
                     notes.append(f"{label} not run on {set_name}: a {r.task} model"
                                  + (f" for x{r.scale}" if r.task == "sr" else ""))
                 continue
-            methods[label] = lambda lr, known, r=r: sr_with(r, lr, args)
+            methods[label] = lambda lr, known, r=r: sr_with(r, lr, args.tile, args.overlap)
         scores: dict[str, list[tuple[float, float]]] = {}
         for t in images:
             hr = crop_to_multiple(t.image[None].to(torch.float32) / 255, s)  # (1, C, sH, sW)
@@ -223,18 +223,19 @@ def sr_table(set_name: str, images, scales: list[int], baselines: list[str], ckp
     return lines, notes
 
 
-def sr_with(r, lr01: torch.Tensor, args) -> tuple[torch.Tensor, bool]:
+def sr_with(r, lr01: torch.Tensor, tile: int = 0, overlap: int = 0) -> tuple[torch.Tensor, bool]:
     """A checkpoint's output on [0, 1] and whether it is a full-range luma (see
     ``restoration_protocol.y8``). A gray model on a colour image reads the full-range BT.601
     luma (what it was trained on: Pillow's "L" of the photographs); a colour model reads a
-    gray image repeated into RGB and its output is averaged back to gray."""
+    gray image repeated into RGB and its output is averaged back to gray. ``tile``: 0 runs
+    whole images."""
     c = lr01.shape[1]
     if r.img_channels == c:
-        return _run_restorer(r, lr01, None, args.tile, args.overlap), False
+        return _run_restorer(r, lr01, None, tile, overlap), False
     if r.img_channels == 1:  # SRCNN's way: super-resolve the luma only
         luma = ((rgb_to_y(lr01) - 16) / 219).float()  # same weights, full range [0, 1]
-        return _run_restorer(r, luma, None, args.tile, args.overlap), True
-    out = _run_restorer(r, lr01.expand(-1, 3, -1, -1), None, args.tile, args.overlap)
+        return _run_restorer(r, luma, None, tile, overlap), True
+    out = _run_restorer(r, lr01.expand(-1, 3, -1, -1), None, tile, overlap)
     return out.mean(1, keepdim=True), False
 
 

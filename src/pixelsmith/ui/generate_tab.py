@@ -14,12 +14,12 @@ from pathlib import Path
 import torch
 
 from pixelsmith.errors import PixelsmithError
+from pixelsmith.generate.loading import sampling_settings
 from pixelsmith.ui.catalog import ModelCache, find_run, find_runs
 from pixelsmith.ui.uploads import check_upload, out_dir
 
 MAX_GRID = 1024  # images in one grid of the page; more belong in `pixelsmith sample -o DIR`
 MAX_STEPS = 64  # frames of one walk
-SAMPLING_KEYS = ("sampler", "sample_steps", "guidance", "eta")  # diffusion objectives' own
 
 
 @dataclass
@@ -65,9 +65,8 @@ def model_info(cache: ModelCache, root: str | Path, name: str) -> ModelInfo:
         can_encode = True
     except PixelsmithError:
         can_encode = False
-    trunc = getattr(model.cfg.objective, "truncation", None)
-    sampling = {k: getattr(model.cfg.objective, k) for k in SAMPLING_KEYS
-                if hasattr(model.cfg.objective, k)}
+    sampling = sampling_settings(model)  # what is left after truncation: diffusion's
+    trunc = sampling.pop("truncation", None)
     return ModelInfo(obj.sample_classes, can_encode, obj.info.img_size, obj.info.img_channels,
                      int(model.meta.get("step") or 0), None if trunc is None else float(trunc),
                      sampling)

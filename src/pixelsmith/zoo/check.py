@@ -7,8 +7,6 @@ images, outputs rounded to 8 bits, PSNR on [0, 255]; SR on the 8-bit Y channel w
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import torch
 
 from pixelsmith.data.degradations import crop_to_multiple, make_degradation
@@ -33,7 +31,7 @@ def check_scores(restorer, spec: dict, root) -> list[float]:
             hr = crop_to_multiple(x, s)
             lr, _ = make_degradation("bicubic-down", scale=s)(hr, generator=g)
             # the bench's own path: a gray model on a colour set super-resolves the luma
-            sr, is_luma = sr_with(restorer, lr, SimpleNamespace(tile=0, overlap=0))
+            sr, is_luma = sr_with(restorer, lr)  # whole images
             p, _ = sr_scores(sr, hr, s, sr_luma=is_luma)
             out.append(p.item())
         else:
