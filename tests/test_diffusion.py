@@ -311,6 +311,15 @@ def test_same_seed_same_images_through_the_library_with_overrides(cond_run):
         assert torch.allclose(generate(model, 5, seed=3, batch_size=5), a, atol=1e-4)
 
 
+def test_interpolate_command_takes_the_sampler_options(cond_run, cli, tmp_path):
+    out = tmp_path / "walk.png"
+    proc = cli("interpolate", cond_run, "--steps", 3, "--rows", 1, "--out", out,
+               "--sampler", "ddim", "--sample-steps", 2, "--eta", 0.5, "--guidance", 1.5)
+    assert out.is_file() and out.with_suffix(".gif").is_file() and "1 x 3 images" in proc.stdout
+    bad = cli("interpolate", cond_run, "--sample-steps", 0, "--out", out, ok=False)
+    assert bad.returncode == 2 and "--sample-steps must be at least 1, got 0" in bad.stderr
+
+
 def test_interpolate_walks_between_noises_and_between_images(cond_run, tmp_path):
     from pixelsmith.data.image_files import save_png
     from pixelsmith.data.transforms import to_uint8

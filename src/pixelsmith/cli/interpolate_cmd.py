@@ -21,18 +21,31 @@ def interpolate(
     truncation: float = typer.Option(
         None, "--truncation", help="GANs: z from N(0, 1) cut to [-t, t], the truncation "
                                    "trick (smaller: cleaner, less varied images)"),
+    sampler: str = typer.Option(None, "--sampler",
+                                help="diffusion models: ddim, ddpm, euler, heun, dpm-solver-2m"),
+    sample_steps: int = typer.Option(None, "--sample-steps",
+                                     help="diffusion models: sampling steps of each image"),
+    guidance: float = typer.Option(None, "--guidance",
+                                   help="conditional diffusion models: guidance weight W"),
+    eta: float = typer.Option(None, "--eta", help="diffusion models, ddim: noise (0..1)"),
     no_ema: bool = typer.Option(False, "--no-ema", help="use the raw weights, not the EMA copy"),
     device: str = typer.Option("auto", "--device"),
 ) -> None:
     """Walk between random inputs (spherical interpolation of z), between two seeds'
     samples, or between two images."""
+    from pixelsmith.errors import PixelsmithError
     from pixelsmith.generate import load_model
     from pixelsmith.generate.interpolate import interpolate as walk
     from pixelsmith.generate.interpolate import write_interpolation
     from pixelsmith.generate.loading import truncation_overrides
+    from pixelsmith.generate.sampler_options import sampler_overrides
 
-    model = load_model(run, device=device, use_ema=not no_ema,
-                       overrides=truncation_overrides(truncation))
+    try:  # here --steps counts the frames; the sampler's steps are --sample-steps
+        model = load_model(run, device=device, use_ema=not no_ema,
+                           overrides=truncation_overrides(truncation)
+                           + sampler_overrides(sampler, sample_steps, guidance, eta))
+    except PixelsmithError as e:
+        raise PixelsmithError(str(e).replace("--steps ", "--sample-steps ")) from None
     frames = walk(model, steps, rows=rows, seed=seed, class_index=class_index, between=between,
                   seeds=seeds)
     png, gif = write_interpolation(frames, out)
