@@ -185,16 +185,18 @@ def test_negative_overlap_and_tile_have_their_own_message(runs, tmp_path):
 
 def test_written_png_is_restore_image_rounded_with_the_cli_defaults(runs, tmp_path):
     """What `restore` writes is Restorer.restore_image's output rounded to 8 bits, with the
-    documented defaults --tile 256 --overlap 80 (the 300 px wide picture is tiled)."""
+    documented defaults --tile 256 --overlap 32, which are restore.tiling's (the 300 px wide
+    picture is tiled)."""
     import torch
     import typer
 
     from pixelsmith.cli import app
     from pixelsmith.restore import load_restorer
+    from pixelsmith.restore.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
 
     cmd = typer.main.get_command(app).commands["restore"]
     defaults = {p.name: p.default for p in cmd.params}
-    assert (defaults["tile"], defaults["overlap"]) == (256, 80)
+    assert (defaults["tile"], defaults["overlap"]) == (DEFAULT_TILE, DEFAULT_OVERLAP) == (256, 32)
     rng = np.random.default_rng(4)
     pic = rng.integers(0, 256, (20, 300, 3), dtype=np.uint8)
     Image.fromarray(pic).save(tmp_path / "w.png")
@@ -203,5 +205,5 @@ def test_written_png_is_restore_image_rounded_with_the_cli_defaults(runs, tmp_pa
     got = np.array(Image.open(tmp_path / "o" / "w.png"))
     r = load_restorer(runs / "color", device="cpu")
     y01 = torch.from_numpy(pic).permute(2, 0, 1).float() / 255
-    want = (r.restore_image(y01, tile=256, overlap=80) * 255).round().clamp(0, 255)
+    want = (r.restore_image(y01, tile=256, overlap=32) * 255).round().clamp(0, 255)
     assert np.array_equal(got, want.to(torch.uint8).permute(1, 2, 0).numpy())

@@ -55,8 +55,10 @@ def restore(
     degrade: bool = typer.Option(False, "--degrade",
                                  help="treat inputs as clean: apply the model's own degradation "
                                       "(fixed seed) first, print PSNR before/after"),
+    # the defaults are restore.tiling's DEFAULT_TILE / DEFAULT_OVERLAP, written out so the
+    # CLI starts without importing torch (a test keeps them equal)
     tile: int = typer.Option(256, "--tile", help="tile side in input pixels (0 = whole image)"),
-    overlap: int = typer.Option(80, "--overlap", help="overlap of neighbouring tiles, pixels "
+    overlap: int = typer.Option(32, "--overlap", help="overlap of neighbouring tiles, pixels "
                                 "(exact for receptive radii up to overlap/4)"),
     task: str = typer.Option("auto", "--task", help="auto|denoise|sr|deblur|inpaint (auto: "
                              "what the checkpoint does; denoise for packaged models)"),

@@ -5,7 +5,7 @@ published numbers. ``bench/restoration.py`` is its command line:
         [--sets Set12,BSD68,CBSD68,Kodak24,Set5,Set14] [--sigmas 15,25,50] [--scales 2,3,4] \
         [--baselines gaussian-filter,median-filter,bicubic,bm3d] [--checkpoint RUN ...] \
         [--model PACKAGED_NAME ...] [--blind] \
-        [--tile 0] [--overlap 80] [--max-images N] [--out table.md]
+        [--tile 0] [--overlap 32] [--max-images N] [--out table.md]
 
 Protocol (say it with every number):
 - denoising: clean x = the 8-bit test image on [0, 1]; y = x + sigma/255 * n with n drawn
@@ -49,6 +49,7 @@ from pixelsmith.metrics.restoration_protocol import (
     ssim255,
 )
 from pixelsmith.registry import BASELINES
+from pixelsmith.restore.tiling import DEFAULT_OVERLAP
 
 DENOISE_SETS = ("Set12", "BSD68", "CBSD68", "Kodak24")
 SR_SETS = ("Set5", "Set14")
@@ -263,7 +264,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="also score models that read σ without telling them (estimated)")
     ap.add_argument("--device", default="auto", help="device for checkpoints")
     ap.add_argument("--tile", type=int, default=0, help="tile size for checkpoints (0 = whole)")
-    ap.add_argument("--overlap", type=int, default=80,
+    ap.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP,
                     help="tile overlap, input pixels (exact for receptive radii up to "
                          "overlap/4; the CLI's default)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the noise")

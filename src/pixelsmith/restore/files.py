@@ -24,7 +24,7 @@ from pixelsmith.data.transforms import rgb_to_gray, uint8_to_unit, unit_to_uint8
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.metrics.restoration_protocol import psnr255, shave
 from pixelsmith.restore.restorer import Restorer
-from pixelsmith.restore.tiling import reporting_tiles
+from pixelsmith.restore.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, reporting_tiles
 
 PROGRESS_MIN_TILES = 64  # fewer tiles take seconds: a progress line would only be noise
 OUTPUT_SUFFIXES = ("", "_compare", "_degraded")  # what restore / inpaint write per input
@@ -156,8 +156,8 @@ def output_path(path: Path, root: Path | None, out_dir: Path, suffix: str = "") 
 
 
 def restore_file(r: Restorer, path: Path, out_dir: Path, *, root: Path | None = None,
-                 compare: bool = False, degrade: bool = False, tile: int = 256,
-                 overlap: int = 80, sigma: float | None = None, seed: int = 0,
+                 compare: bool = False, degrade: bool = False, tile: int = DEFAULT_TILE,
+                 overlap: int = DEFAULT_OVERLAP, sigma: float | None = None, seed: int = 0,
                  image: ImageFile | None = None,
                  on_tile: Callable[[int, int], None] | None = None) -> Result:
     """Restore one file into ``out_dir`` (same stem, .png). With ``degrade`` the file is

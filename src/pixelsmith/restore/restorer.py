@@ -21,7 +21,7 @@ from pixelsmith.config import Config
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.generate.loading import load_model, require_objective
 from pixelsmith.restore.noise_level import estimate_sigma
-from pixelsmith.restore.tiling import tiled_apply
+from pixelsmith.restore.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, tiled_apply
 from pixelsmith.training.checkpoint import Checkpoint
 
 
@@ -87,7 +87,8 @@ class Restorer:
         return dataclasses.replace(self, net=PerChannel(self.net), img_channels=3)
 
     @torch.no_grad()
-    def restore_image(self, y01_chw: torch.Tensor, tile: int = 256, overlap: int = 80,
+    def restore_image(self, y01_chw: torch.Tensor, tile: int = DEFAULT_TILE,
+                      overlap: int = DEFAULT_OVERLAP,
                       sigma=None) -> torch.Tensor:
         """One (C, H, W) image of any size in [0, 1] -> (C, H*s, W*s) on the CPU, in tiles
         of ``tile`` pixels (0 = whole image at once)."""

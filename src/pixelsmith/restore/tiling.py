@@ -20,6 +20,12 @@ import torch
 
 from pixelsmith.errors import PixelsmithError
 
+# The defaults of every entry point (CLI, Python, UI). Overlap 32 makes the tiled result
+# exact for receptive radii up to 8 and blends beyond; on the packaged colour denoiser (a
+# U-Net that sees much further) it is 0.0001 dB from the whole-image result on Kodak24,
+# and computes 1.3x the picture's pixels where overlap 80 computed 2.1x (docs/restoration.md).
+DEFAULT_TILE, DEFAULT_OVERLAP = 256, 32
+
 # who hears of each finished tile when tiled_apply is not told (set by reporting_tiles), so the
 # file-level code can show progress through a Restorer without threading a callback through it
 _ON_TILE: ContextVar[Callable[[int, int], None] | None] = ContextVar("on_tile", default=None)

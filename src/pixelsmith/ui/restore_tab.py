@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from pixelsmith.errors import PixelsmithError
+from pixelsmith.restore.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
 from pixelsmith.ui.catalog import RUN_PREFIX, ModelCache, model_choices
 from pixelsmith.ui.uploads import check_upload, out_dir, read_upload
 
@@ -68,7 +69,7 @@ def _restorer_for(cache: ModelCache, root, model: str, task: str, channels: int)
 def restore_upload(cache: ModelCache, root: str | Path, upload, work_dir: str | Path, *,
                    task: str = "denoise", model: str | None = None,
                    sigma: float | None = None, max_upload_bytes: int | None = None,
-                   tile: int = 256, overlap: int = 80,
+                   tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP,
                    on_tile: Callable[[int, int], None] | None = None) -> Restored:
     """Restore one uploaded picture with ``model`` (a ``catalog.model_choices`` entry; when
     empty or ``AUTO``, the packaged model for the picture's channels, as `pixelsmith
