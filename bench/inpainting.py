@@ -5,6 +5,15 @@ fixed, seeded evaluation set, as Markdown tables (one per mask kind) plus pictur
         --checkpoint runs/inpaint-fmnist [--checkpoint RUN2] [--num 1000] [--coverage 0.25] \
         [--masks center-box,free-form] [--grid docs/images/inpaint-fmnist] [--out FILE.md]
 
+Photographs: ``--photos Kodak24 --crop 256`` scores on the non-overlapping ``--crop`` x
+``--crop`` tiles of a standard colour test set instead (Kodak24 and CBSD68 are not in the
+BSD432 training pictures of the packaged inpainter), row by row, image by image:
+
+    PYTHONPATH=src python bench/inpainting.py --photos Kodak24 --crop 256 --num 96 \
+        --checkpoint inpaint-color --masks free-form,random-boxes --coverage 0.2
+
+``--checkpoint`` also takes a packaged model's name (``pixelsmith models``).
+
 Evaluation images: the first ``--num`` test images when the data set has a test split;
 otherwise (CIFAR-10 here, whose test split is not on disk) the LAST ``--num`` training
 images -- configs/inpainting/inpaint-cifar10.yaml trains on the first 49,000 only.
@@ -31,9 +40,11 @@ import pixelsmith.components  # noqa: F401 - registers data sets, baselines
 from pixelsmith.config import DataConfig
 from pixelsmith.data.base import load_dataset
 from pixelsmith.data.masks import make_mask
+from pixelsmith.data.roots import data_root
 from pixelsmith.data.transforms import uint8_to_unit, unit_to_uint8
 from pixelsmith.errors import PixelsmithError, run_script
 from pixelsmith.metrics.paired import psnr, ssim
+from pixelsmith.metrics.restoration_protocol import photo_tiles
 from pixelsmith.registry import BASELINES
 from pixelsmith.restore import inpaint, load_inpainter
 from pixelsmith.training.run_log import save_grid
@@ -50,6 +61,13 @@ def eval_images(cfg: DataConfig, num: int) -> tuple[torch.Tensor, str]:
         train = load_dataset(replace(cfg, split="train"))
         return (train.images[-num:], f"last {min(num, len(train))} of {len(train)} train images "
                 "(no test split on disk; the shipped config trains without them)")
+
+
+def photo_crops(set_name: str, root, crop: int, num: int) -> tuple[torch.Tensor, str]:
+    """uint8 (num, 3, crop, crop) tiles of a colour test set, and where they come from."""
+    tiles = photo_tiles(set_name, data_root(root), crop)
+    return (tiles[:num], f"the first {min(num, len(tiles))} of the {len(tiles)} "
+            f"non-overlapping {crop}x{crop} tiles of {set_name} (picture by picture, row by row)")
 
 
 def quantise(x01: torch.Tensor) -> torch.Tensor:
@@ -78,13 +96,30 @@ def make_fid(cfg: DataConfig, x01: torch.Tensor, device: str):
             ), ev.name
 
 
+def load_model(name_or_run: str, device: str, models_dir: Path | None = None):
+    """A run or checkpoint; else a packaged inpainter's name (``pixelsmith models``)."""
+    if not Path(name_or_run).exists() and "/" not in name_or_run and "\\" not in name_or_run:
+        from pixelsmith.zoo.loading import find_card, load_pretrained
+
+        card = find_card(name_or_run, models_dir)  # unknown: one line naming the packaged ones
+        if card.task != "inpaint":
+            raise PixelsmithError(f"packaged model '{name_or_run}' is a {card.task} model, "
+                                  "not an inpainter")
+        return load_pretrained(name_or_run, device=device, models_dir=models_dir)
+    return load_inpainter(name_or_run, device=device)
+
+
 def batched(fn, y01, mask, bs=250):
     return torch.cat([fn(y01[i : i + bs], mask[i : i + bs]) for i in range(0, len(y01), bs)])
 
 
-def main() -> None:
+def main(argv: list[str] | None = None, models_dir: Path | None = None) -> str:
+    """Print the tables (and return them as one Markdown text)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dataset", default="fashion-mnist", choices=sorted(SIZES))
+    ap.add_argument("--photos", default=None,
+                    help="score on tiles of this colour test set instead (Kodak24, CBSD68)")
+    ap.add_argument("--crop", type=int, default=256, help="tile size for --photos, pixels")
     ap.add_argument("--data-root", default=None,
                     help="data root (default: $PIXELSMITH_DATA, else ~/.cache/pixelsmith/data)")
     ap.add_argument("--checkpoint", action="append", default=[], help="a run or checkpoint")
@@ -96,22 +131,34 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--grid", default=None, help="path prefix: PREFIX-<mask>.png grids")
     ap.add_argument("--out", default=None, help="also write the Markdown to this file")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
 
-    size, channels = SIZES[args.dataset]
-    cfg = DataConfig(name=args.dataset, root=args.data_root, img_size=size, img_channels=channels)
-    images, where = eval_images(cfg, args.num)
+    if args.photos:  # photographs of any size: a fully convolutional model of any input size
+        if args.crop < 16:
+            raise PixelsmithError(f"--crop must be at least 16 pixels, got {args.crop}")
+        size, channels, title = 0, 3, f"{args.photos} photographs"
+        images, where = photo_crops(args.photos, args.data_root, args.crop, args.num)
+    else:
+        size, channels = SIZES[args.dataset]
+        title = args.dataset
+        cfg = DataConfig(name=args.dataset, root=args.data_root, img_size=size,
+                         img_channels=channels)
+        images, where = eval_images(cfg, args.num)
     x01 = images.float() / 255  # (N, C, H, W)
     n, _, h, w = x01.shape
-    models = [(f"ours: {c}", load_inpainter(c, device=args.device)) for c in args.checkpoint]
+    models = [(f"ours: {c}", load_model(c, args.device, models_dir)) for c in args.checkpoint]
     for name, m in models:
-        if (m.cfg.data.img_channels, m.cfg.data.img_size) != (channels, size):
+        trained = (m.cfg.data.img_channels, m.cfg.data.img_size)
+        if trained[0] != channels or (size and trained[1] != size):
             raise PixelsmithError(f"{name} was trained on {m.cfg.data.img_size}px "
-                                  f"{m.cfg.data.img_channels}-channel images, not {args.dataset}")
-    fid_fn, feats = make_fid(cfg, x01, args.device)
+                                  f"{m.cfg.data.img_channels}-channel images, not {title}")
+    if args.photos:
+        fid_fn, feats = (lambda out01: "n/a (photographs)"), "none cached"
+    else:
+        fid_fn, feats = make_fid(cfg, x01, args.device)
     t0 = time.time()
     lines = [
-        f"# Inpainting benchmark: {args.dataset}",
+        f"# Inpainting benchmark: {title}",
         "",
         f"- command: `{' '.join(shlex.quote(a) for a in ['python', *sys.argv])}`",
         f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; device: {args.device} "
@@ -158,6 +205,7 @@ def main() -> None:
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(text + "\n")
+    return text
 
 
 if __name__ == "__main__":

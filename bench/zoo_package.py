@@ -7,6 +7,10 @@ then score it with the restoration benchmark and record the table and a few chec
         --bench "--sets Set12,BSD68 --sigmas 15,25,50 --baselines bm3d" \
         --check "set=Set12,images=3,sigma=25"
 
+An inpainter is scored by bench/inpainting.py on photographs instead (``--bench`` holds its
+arguments, e.g. "--photos Kodak24 --crop 256 --num 96 --masks free-form,random-boxes
+--coverage 0.2"; its check e.g. "set=Kodak24,images=3,crop=256,mask=free-form,coverage=0.2").
+
 Writes src/pixelsmith/zoo/models/NAME/ (or --models-dir). Data through the data root
 ($PIXELSMITH_DATA or --data-root), as every bench script.
 """
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.util
 import shlex
 import sys
 from pathlib import Path
@@ -32,17 +37,63 @@ from pixelsmith.zoo.package import package_run, write_manifest
 PROTOCOL = ("restore/benchmark.py: denoising y = x + σ/255·n (seed 0, not clipped), the model "
             "told σ; SR: torch antialiased bicubic LR, 8-bit Y, scale px shaved; outputs "
             "rounded to 8 bits; whole images")
+INPAINT_PROTOCOL = ("bench/inpainting.py --photos: non-overlapping tiles of a colour test set, "
+                    "one seeded generator per mask kind, holes mid-gray for the baselines; "
+                    "PSNR/SSIM of the hole and of the whole tile on 8-bit outputs")
+STR_KEYS = ("set", "mask")
 
 
 def _spec(text: str) -> dict:
     spec = {}
     for part in text.split(","):
         key, _, value = part.partition("=")
-        spec[key.strip()] = value.strip() if key.strip() == "set" else float(value)
-    for key in ("images", "scale"):
+        spec[key.strip()] = value.strip() if key.strip() in STR_KEYS else float(value)
+    for key in ("images", "scale", "crop"):
         if key in spec:
             spec[key] = int(spec[key])
     return spec
+
+
+def restoration_bench(args) -> dict:
+    """bench/restoration.py's table with this model's rows as the manifest's figures."""
+    figures: dict = {}
+    bench_argv = shlex.split(args.bench) + ["--model", args.name]
+    if args.data_root:
+        bench_argv += ["--data-root", args.data_root]
+    table = benchmark.main(bench_argv, figures, args.models_dir)
+    ours = {}  # {"Set12": {...}, "Set12, σ estimated": {...}} for this model's rows
+    for set_name, rows in figures.items():
+        for label, cells in rows.items():
+            if f"packaged `{args.name}`" in label:
+                blind = label.endswith("σ estimated")
+                ours[set_name + (", σ estimated" if blind else "")] = cells
+    return {"protocol": PROTOCOL, "command": "python bench/restoration.py " + shlex.join(
+        bench_argv), "date": f"{datetime.date.today()}", "device": describe_device("cpu"),
+        "table": table, "figures": {s: v for s, v in ours.items() if v}}
+
+
+def inpainting_bench(args) -> dict:
+    """bench/inpainting.py's tables; figures: this model's hole PSNR per mask kind."""
+    path = Path(__file__).with_name("inpainting.py")
+    spec = importlib.util.spec_from_file_location("bench_inpainting", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench_argv = shlex.split(args.bench) + ["--checkpoint", args.name]
+    if args.data_root:
+        bench_argv += ["--data-root", args.data_root]
+    table = bench.main(bench_argv, args.models_dir)
+    figures, section, header = {}, None, []
+    for line in table.splitlines():  # "## free-form masks (...)" then a Markdown table
+        if line.startswith("## "):
+            section = line[3:].split(" masks")[0]
+        elif line.startswith("| method"):
+            header = [c.strip() for c in line.strip("|").split("|")][1:]
+        elif line.startswith(f"| ours: {args.name} "):
+            cells = dict(zip(header, (c.strip() for c in line.strip("|").split("|")[1:])))
+            figures[section] = {"hole": float(cells["PSNR hole"])}  # `pixelsmith models`: dB
+    return {"protocol": INPAINT_PROTOCOL, "command": "python bench/inpainting.py " + shlex.join(
+        bench_argv), "date": f"{datetime.date.today()}", "device": describe_device("cpu"),
+        "table": table, "figures": figures}
 
 
 def main() -> None:
@@ -52,7 +103,8 @@ def main() -> None:
     ap.add_argument("--summary", required=True)
     ap.add_argument("--config-file", required=True, help="the config the run was trained with")
     ap.add_argument("--default", action="store_true", help="the default for its task/channels")
-    ap.add_argument("--bench", default="", help="arguments of bench/restoration.py")
+    ap.add_argument("--bench", default="", help="arguments of bench/restoration.py (of "
+                    "bench/inpainting.py for an inpainter)")
     ap.add_argument("--check", required=True, help="e.g. set=Set12,images=3,sigma=25")
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--models-dir", type=Path, default=zoo_card.MODELS_DIR)
@@ -74,21 +126,10 @@ def main() -> None:
                            config_file=args.config_file,
                            default=args.default)
     root = data_root(args.data_root)
-    figures: dict = {}
-    bench_argv = shlex.split(args.bench) + ["--model", args.name]
-    if args.data_root:
-        bench_argv += ["--data-root", args.data_root]
-    table = benchmark.main(bench_argv, figures, args.models_dir)
-    ours = {}  # {"Set12": {...}, "Set12, σ estimated": {...}} for this model's rows
-    for set_name, rows in figures.items():
-        for label, cells in rows.items():
-            if f"packaged `{args.name}`" in label:
-                blind = label.endswith("σ estimated")
-                ours[set_name + (", σ estimated" if blind else "")] = cells
-    manifest["bench"] = {
-        "protocol": PROTOCOL, "command": "python bench/restoration.py " + shlex.join(bench_argv),
-        "date": f"{datetime.date.today()}", "device": describe_device("cpu"), "table": table,
-        "figures": {s: v for s, v in ours.items() if v}}
+    if task == "inpaint":
+        manifest["bench"] = inpainting_bench(args)
+    else:
+        manifest["bench"] = restoration_bench(args)
     spec = _spec(args.check)
     packaged = load_pretrained(args.name, models_dir=args.models_dir)
     manifest["check"] = {**spec, "seed": 0,

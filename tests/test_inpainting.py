@@ -78,6 +78,20 @@ def test_resume_is_exact(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)  # masks are redrawn identically
 
 
+def test_plain_l1_training_has_no_discriminator_phase(tmp_path):
+    """adv_weight 0: only G trains (no D forward/backward each step), D stays as built."""
+    trainer = Trainer(tiny("train.steps=2", "objective.adv_weight=0"), tmp_path / "run")
+    d_before = {k: v.clone() for k, v in trainer.nets["discriminator"].state_dict().items()}
+    trainer.fit()
+    assert [p.name for p in trainer.phases] == ["g"]
+    d_after = trainer.nets["discriminator"].state_dict()
+    assert all(torch.equal(d_before[k], d_after[k]) for k in d_before)
+    row = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1]
+    assert '"g/l1_hole"' in row and '"d/loss"' not in row and '"g/adv"' not in row
+    resumed = Trainer.resume(tmp_path / "run", ["train.steps=3"]).fit()  # resumes without D
+    assert resumed.step == 3
+
+
 def test_ranks_mask_their_slice_of_the_global_batch(tmp_path):
     from pixelsmith.objectives.base import Batch
 
@@ -132,26 +146,35 @@ def test_inpaint_files_gray_png_writes_outputs(trained_run, tmp_path):
     assert Image.open(tmp_path / "out" / "img_compare.png").size == (2 * 50 + 4, 40)
 
 
-def test_inpaint_files_rgb_and_errors(tmp_path):
+def test_inpaint_files_rgb_and_errors(tmp_path, trained_run):
     run = tmp_path / "rgb"
     Trainer(tiny("train.steps=1", "data.img_channels=3"), run).fit()
     pic = _picture(24, 24, 3)
     Image.fromarray(pic).save(tmp_path / "img.jpg", quality=95)
-    Image.fromarray(np.dstack([pic, np.full((24, 24), 255, np.uint8)])).save(tmp_path / "a.png")
+    Image.fromarray(np.dstack([pic, np.full((24, 24), 200, np.uint8)])).save(tmp_path / "a.png")
     hole = _mask_file(tmp_path / "mask.png", 24, 24)
     out = inpaint_files(run, [tmp_path / "img.jpg", tmp_path / "a.png"], tmp_path / "mask.png",
                         tmp_path / "out", compare=False, device="cpu")
     jpg = np.array(Image.open(tmp_path / "img.jpg"))
     assert (np.array(Image.open(out[0]))[~hole] == jpg[~hole]).all()
-    assert (np.array(Image.open(out[1]))[~hole] == pic[~hole]).all()  # RGBA, opaque
+    rgba = np.array(Image.open(out[1]))  # transparency kept as it was
+    assert rgba.shape == (24, 24, 4) and (rgba[..., 3] == 200).all()
+    assert (rgba[..., :3][~hole] == pic[~hole]).all()
     _mask_file(tmp_path / "small.png", 20, 24)
     with pytest.raises(PixelsmithError, match=r"small\.png is 24x20 .* image is 24x24"):
         inpaint_files(run, [tmp_path / "a.png"], tmp_path / "small.png", tmp_path / "o")
     with pytest.raises(PixelsmithError, match="--mask"):
         inpaint_files(run, [tmp_path / "a.png"], None, tmp_path / "o")
-    Image.fromarray(_picture(24, 24, 1)).save(tmp_path / "gray.png")
-    with pytest.raises(PixelsmithError, match=r"gray\.png is gray .* colour"):
-        inpaint_files(run, [tmp_path / "gray.png"], tmp_path / "mask.png", tmp_path / "o")
+    # a gray picture goes through the colour model in its three channels and stays gray
+    gray = _picture(24, 24, 1)
+    Image.fromarray(gray).save(tmp_path / "gray.png")
+    out = inpaint_files(run, [tmp_path / "gray.png"], tmp_path / "mask.png", tmp_path / "g")
+    filled = Image.open(out[0])
+    assert filled.mode == "L" and (np.array(filled)[~hole] == gray[~hole]).all()
+    # colour cannot go into a gray model
+    with pytest.raises(PixelsmithError, match=r"img\.jpg is colour .* gray"):
+        inpaint_files(trained_run, [tmp_path / "img.jpg"], tmp_path / "mask.png",
+                      tmp_path / "o")
 
 
 def test_inpaint_files_refuses_other_families(tmp_path):
@@ -234,6 +257,43 @@ def test_bench_inpainting_prints_one_line_errors(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
     assert "nope" in proc.stderr
+
+
+def test_bench_inpainting_scores_photograph_tiles(tmp_path):
+    """--photos: tiles of a colour test set's pictures (any size) through a colour inpainter
+    and both OpenCV baselines; every method gets a row, the tile count is stated."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    sets = tmp_path / "data" / "restoration" / "testsets" / "Kodak24"
+    sets.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    smooth = np.linspace(0, 255, 96)[None, :, None] * np.ones((64, 1, 3))
+    for i in range(2):  # a landscape and a portrait picture, as in Kodak24
+        pic = np.clip(smooth + rng.normal(0, 4, (64, 96, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(pic if i == 0 else pic.transpose(1, 0, 2).copy()).save(
+            sets / f"kodim0{i + 1}.png")
+    run = tmp_path / "run"
+    Trainer(tiny("train.steps=1", "data.img_channels=3"), run).fit()
+    bench = Path(__file__).parents[1] / "bench" / "inpainting.py"
+    proc = subprocess.run([sys.executable, str(bench), "--photos", "Kodak24", "--crop", "32",
+                           "--num", "10", "--data-root", str(tmp_path / "data"),
+                           "--checkpoint", str(run), "--masks", "free-form,random-boxes",
+                           "--coverage", "0.2"], capture_output=True, text=True, timeout=300,
+                          env={**__import__("os").environ, "OMP_NUM_THREADS": "1",
+                               "PYTHONPATH": str(Path(__file__).parents[1] / "src")})
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "first 10 of the 12 non-overlapping 32x32 tiles of Kodak24" in out
+    for kind in ("free-form", "random-boxes"):
+        assert f"## {kind} masks" in out
+    rows = [ln for ln in out.splitlines() if ln.startswith("| ") and "PSNR" not in ln]
+    assert len(rows) == 2 * 4  # masked input, telea, navier-stokes, ours; per mask kind
+    assert all("n/a (photographs)" in ln for ln in rows)
+    telea_psnr = [float(ln.split("|")[2]) for ln in rows if ln.startswith("| telea")]
+    masked_psnr = [float(ln.split("|")[2]) for ln in rows if ln.startswith("| masked")]
+    assert all(t > m for t, m in zip(telea_psnr, masked_psnr))  # smooth ramps: Telea fills well
 
 
 @pytest.mark.parametrize("name", ["telea", "navier-stokes"])

@@ -43,7 +43,10 @@ def test_packaged_model_matches_its_manifest(card, shared_data):
     assert m["training"]["data_sha256"] == data_sha256(m["training"]["data"])
     r = load_pretrained(card.name, device="cpu")
     assert sum(p.numel() for p in r.net.parameters()) == m["parameters"]
-    assert (r.task, r.img_channels, r.scale) == (m["task"], m["channels"], m["scale"])
+    if m["task"] == "inpaint":  # the generator of an inpainting run
+        assert (r.cfg.objective.name, r.net.img_channels) == ("inpainting", m["channels"])
+    else:
+        assert (r.task, r.img_channels, r.scale) == (m["task"], m["channels"], m["scale"])
     # the weights still score what the manifest says, image by image (0.05 dB)
     got = check_scores(r, m["check"], shared_data)
     assert len(got) == m["check"]["images"] >= 2
@@ -105,6 +108,39 @@ def test_restore_sr_without_checkpoint_gray_rgb_jpeg_rgba(tmp_path, cli):
     assert np.all(np.array(icon)[..., 3] == 200)
 
 
+@pytest.mark.skipif(not any(c.task == "inpaint" for c in PACKAGED),
+                    reason="no inpainter packaged")
+def test_restore_inpaint_without_checkpoint_gray_rgb_jpeg_rgba(tmp_path, cli):
+    # one mask for three pictures of one size: known pixels come back exactly, the hole is
+    # filled closer to the truth than mid-gray, each file keeps its mode and transparency
+    yy, xx = np.mgrid[0:48, 0:64]
+    smooth = 128 + 60 * np.sin(xx / 9.0) * np.cos(yy / 11.0)  # (48, 64)
+    hole = np.zeros((48, 64), bool)
+    hole[18:28, 20:34] = True
+    Image.fromarray(np.where(hole, 255, 0).astype(np.uint8)).save(tmp_path / "mask.png")
+    src = tmp_path / "in"
+    src.mkdir()
+    gray = smooth.astype(np.uint8)
+    Image.fromarray(gray).save(src / "gray.png")
+    rgb = np.stack([smooth, smooth * 0.8, 255 - smooth], -1).astype(np.uint8)
+    Image.fromarray(rgb).save(src / "photo.jpg", quality=98)
+    rgba = np.concatenate([rgb, np.full((48, 64, 1), 200, np.uint8)], -1)
+    Image.fromarray(rgba, "RGBA").save(src / "icon.png")
+    out = tmp_path / "out"
+    res = cli("restore", src, "--out", out, "--task", "inpaint", "--mask", tmp_path / "mask.png",
+              env={"OMP_NUM_THREADS": "1"})
+    assert res.returncode == 0, res.stderr
+    g = np.array(Image.open(out / "gray.png"))
+    assert Image.open(out / "gray.png").mode == "L" and np.array_equal(g[~hole], gray[~hole])
+    assert np.abs(g[hole] - smooth[hole]).mean() < 0.5 * np.abs(128 - smooth[hole]).mean()
+    photo = np.array(Image.open(out / "photo.png"))
+    jpg = np.array(Image.open(src / "photo.jpg"))
+    assert photo.shape == (48, 64, 3) and np.array_equal(photo[~hole], jpg[~hole])
+    icon = np.array(Image.open(out / "icon.png"))
+    assert icon.shape == (48, 64, 4) and np.all(icon[..., 3] == 200)
+    assert np.array_equal(icon[..., :3][~hole], rgb[~hole])
+
+
 def test_restore_cli_refuses_unclear_choices(tmp_path, cli):
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "a.png")
     for args, says in [(["--model", "no-such-model"], "no packaged model named"),
@@ -145,6 +181,34 @@ def test_packaged_run_restores_like_the_run(tiny_package):
         (root / "run/checkpoints/last.json").read_text())["dir"] / "ema.safetensors"))
     key = next(iter(stored))
     assert torch.equal(stored[key], ema[key].half())
+
+
+def test_packaged_inpainter_ships_its_generator_alone(tmp_path):
+    """An inpainting run packages the EMA generator only; the one loader rebuilds the
+    model without the discriminator's weights and fills like the run."""
+    from pixelsmith.restore import inpaint, load_inpainter
+
+    Trainer(load_config(None, [
+        "data.name=digits", "data.img_size=16", "data.max_images=32", "data.img_channels=3",
+        "model.name=inpaint-unet", "model.g_width=4", "model.d_width=4", "model.max_width=8",
+        "model.levels=2", "train.steps=2", "train.batch_size=4", "train.num_samples=2",
+        "train.progress=false", "train.ema_decay=0.9"]), tmp_path / "run").fit()
+    manifest = package_run(tmp_path / "run", tmp_path / "models" / "tiny-inpaint",
+                           task="inpaint", channels=3, scale=1, summary="tiny",
+                           command="pixelsmith train x", package_command="python x",
+                           config_file="x", default=True)
+    from safetensors.torch import load_file
+    stored = load_file(str(tmp_path / "models" / "tiny-inpaint" / "weights.safetensors"))
+    assert stored and all(k.startswith("generator.") for k in stored)
+    packaged = load_pretrained("tiny-inpaint", device="cpu", models_dir=tmp_path / "models")
+    assert sum(p.numel() for p in packaged.net.parameters()) == manifest["parameters"]
+    run = load_inpainter(tmp_path / "run", device="cpu")
+    y = torch.rand(2, 3, 20, 28, generator=torch.Generator().manual_seed(0))
+    mask = torch.ones(2, 1, 20, 28)
+    mask[..., 5:12, 6:20] = 0
+    a, b = inpaint(packaged, y, mask), inpaint(run, y, mask)
+    assert torch.equal(a[mask.expand_as(a) == 1], y[mask.expand_as(y) == 1])
+    assert (a - b).abs().max() < 2e-2  # only the float16 rounding of the weights differs
 
 
 def test_damaged_weights_and_manifest_are_refused(tiny_package, tmp_path):

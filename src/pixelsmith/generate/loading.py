@@ -53,7 +53,9 @@ def load_model(run_or_ckpt: str | Path | Checkpoint, *, device: str = "auto",
     info = DataInfo.of(cfg.data, ckpt.meta["data"]["num_classes"])
     nets = build_model(cfg.model, img_size=info.img_size, img_channels=info.img_channels,
                        num_classes=info.num_classes)
-    load_nets(dict(nets.items()), ckpt.model, ckpt.path)
+    shipped = ckpt.meta.get("weights_of")  # a packaged model holds its output network only
+    load_nets({k: v for k, v in nets.items() if shipped is None or k in shipped}, ckpt.model,
+              ckpt.path)
     require_finite(ckpt.model, ckpt.path)  # NaN weights: black images scored as a model
     objective = OBJECTIVES.get(cfg.objective.name)(cfg.objective, nets.to(dev), info, dev)
     # where training stood: anything the objective derives from the step (a fade-in,

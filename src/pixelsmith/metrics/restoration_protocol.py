@@ -156,3 +156,17 @@ def load_test_set(name: str, root: str | os.PathLike, channels: int | None = Non
         raise PixelsmithError(f"test set folder {folder} holds no images")
     return [TestImage(p.stem, _decode(p, channels)) for p in files]
 
+
+def photo_tiles(name: str, root: str | os.PathLike, crop: int) -> torch.Tensor:
+    """uint8 (N, 3, crop, crop): every non-overlapping ``crop`` x ``crop`` tile of a test
+    set's pictures in colour, picture by picture, row by row (the inpainting benchmark's
+    photographs and the packaged inpainter's check images)."""
+    tiles = []
+    for t in load_test_set(name, root, channels=3):
+        _, h, w = t.image.shape
+        tiles += [t.image[:, top : top + crop, left : left + crop]
+                  for top in range(0, h - crop + 1, crop)
+                  for left in range(0, w - crop + 1, crop)]
+    if not tiles:
+        raise PixelsmithError(f"a {crop} px tile is larger than every picture of {name}")
+    return torch.stack(tiles)

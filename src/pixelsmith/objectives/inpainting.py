@@ -35,7 +35,7 @@ class InpaintingObjectiveConfig:
     mask_file: str = ""  # the picture for the "file" mask kind (white = missing)
     hole_weight: float = 6.0  # L1 on the missing pixels (DeepFill/PConv weigh the hole up)
     valid_weight: float = 1.0  # L1 on the known pixels (raw output, before pasting)
-    adv_weight: float = 0.1  # adversarial term of G; 0 = plain L1 training (D still trains)
+    adv_weight: float = 0.1  # adversarial term of G; 0 = plain L1 training (no D phase)
     loss: str = "hinge"  # a registered GAN loss for D and the adversarial term
     perceptual_weight: float = 0.0  # L1 between evaluator features of filled and real; 0 = off
     perceptual_evaluator: str = ""  # folder of a trained evaluator (pixelsmith evaluator train)
@@ -88,14 +88,15 @@ class InpaintingObjective(Objective):
 
     def phases(self) -> list[Phase]:
         g, d, cfg = self.nets["generator"], self.nets["discriminator"], self.cfg
+        g_adam = adam(g.parameters(), lr=cfg.lr_g, betas=cfg.betas, device=self.device)
+        if cfg.adv_weight == 0:  # plain L1: a discriminator nobody listens to is wasted time
+            return [Phase("g", ("generator",), g_adam, self.g_step)]
         return [
             Phase("d", ("discriminator",),
                   adam(d.parameters(), lr=cfg.lr_d, betas=cfg.betas, device=self.device),
                   self.d_step),
             # G trains on the same real images and masks D just saw
-            Phase("g", ("generator",),
-                  adam(g.parameters(), lr=cfg.lr_g, betas=cfg.betas, device=self.device),
-                  self.g_step, fresh_batch=False),
+            Phase("g", ("generator",), g_adam, self.g_step, fresh_batch=False),
         ]
 
     # ---------------------------------------------------------------- masks

@@ -63,10 +63,17 @@ def inpaint(model: LoadedModel | torch.nn.Module, y01: torch.Tensor,
 
 def read_image(path: Path, channels: int) -> torch.Tensor:
     """An image file at its own size -> float (1, C, H, W) in [0, 1]. Transparency is
-    composited onto white (as for training data); gray vs colour must fit the model."""
-    pixels = read_image_file(path, equal_rgb_is_gray=True).pixels
+    composited onto white (as for training data). A gray picture given to a colour model
+    is repeated into its three channels; a colour one cannot go to a gray model."""
+    return _fit_channels(read_image_file(path, equal_rgb_is_gray=True).pixels, channels, path)
+
+
+def _fit_channels(pixels: torch.Tensor, channels: int, path: Path) -> torch.Tensor:
+    """uint8 (C, H, W) -> float (1, channels, H, W) in [0, 1] (gray repeated into colour)."""
     have = pixels.shape[0]
-    if have != channels:
+    if have == 1 and channels == 3:
+        pixels = pixels.expand(3, -1, -1)
+    elif have != channels:
         kind = {1: "gray (1 channel)", 3: "colour (3 channels)"}
         raise PixelsmithError(f"image {path} is {kind[have]} but the model fills "
                               f"{kind[channels]} images; convert the image first")
@@ -95,17 +102,20 @@ def inpaint_files(checkpoint, inputs: list[Path], mask: Path | None,
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for path in map(Path, inputs):
-        try:
-            y01 = read_image(path, model.net.img_channels)
+        try:  # transparency aside, written back unchanged
+            img = read_image_file(path, keep_alpha=True, equal_rgb_is_gray=True)
         except UnreadableImage as e:
             if on_unreadable is None:
                 raise
             on_unreadable(path, e)
             continue
+        y01 = _fit_channels(img.pixels, model.net.img_channels, path)
         m = load_mask_file(mask, *y01.shape[-2:])
         x01 = inpaint(model, y01, m)
+        if img.pixels.shape[0] == 1:  # a gray picture through a colour model stays gray
+            x01, y01 = x01.mean(1, keepdim=True), y01[:, :1]
         dest = out_dir / f"{path.stem}.png"
-        save_png(unit_to_uint8(x01[0]), dest)
+        save_png(unit_to_uint8(x01[0]), dest, img.alpha)
         written.append(dest)
         if compare:  # masked (hole mid-gray) | inpainted, 4 white pixels between
             masked = torch.where(m.bool(), y01, torch.full_like(y01, 0.5))

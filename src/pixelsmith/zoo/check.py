@@ -2,21 +2,47 @@
 benchmark's protocol (``restore/benchmark.py``): the same noise (one generator seeded with
 ``seed``, images in file order, so the first N images get the bench's own noise), whole
 images, outputs rounded to 8 bits, PSNR on [0, 255]; SR on the 8-bit Y channel with
-``scale`` pixels shaved. Wrong or damaged weights miss the figures by far more than the
-0.05 dB the test allows."""
+``scale`` pixels shaved; inpainting (``bench/inpainting.py --photos``): the set's first
+``crop`` px tiles, one seeded mask generator, PSNR of the hole. Wrong or damaged weights
+miss the figures by far more than the 0.05 dB the test allows."""
 
 from __future__ import annotations
 
 import torch
 
 from pixelsmith.data.degradations import crop_to_multiple, make_degradation
+from pixelsmith.data.masks import make_mask
+from pixelsmith.data.transforms import uint8_to_unit, unit_to_uint8
 from pixelsmith.errors import PixelsmithError
-from pixelsmith.metrics.restoration_protocol import load_test_set, psnr255, quantise, sr_scores
+from pixelsmith.metrics.paired import psnr
+from pixelsmith.metrics.restoration_protocol import (
+    load_test_set,
+    photo_tiles,
+    psnr255,
+    quantise,
+    sr_scores,
+)
 from pixelsmith.restore.benchmark import sr_with
 
 
+def inpaint_check_scores(model, spec: dict, root) -> list[float]:
+    """Hole PSNR (dB) per tile of ``spec`` = {set, images, crop, mask, coverage, seed}, as
+    bench/inpainting.py scores photographs (8-bit outputs, the hole only)."""
+    from pixelsmith.restore.inpainting import inpaint
+
+    x01 = uint8_to_unit(photo_tiles(spec["set"], root, int(spec["crop"]))[: int(spec["images"])])
+    g = torch.Generator().manual_seed(int(spec.get("seed", 0)))
+    n, _, h, w = x01.shape
+    mask = make_mask(spec["mask"], coverage=float(spec["coverage"]))(n, h, w, generator=g)
+    y01 = torch.where(mask.bool(), x01, torch.full_like(x01, 0.5))
+    out01 = uint8_to_unit(unit_to_uint8(inpaint(model, y01, mask)))  # as written to a file
+    return [round(v, 3) for v in psnr(out01 * 2 - 1, x01 * 2 - 1, 1 - mask).tolist()]
+
+
 def check_scores(restorer, spec: dict, root) -> list[float]:
-    """PSNR (dB) per image of ``spec`` = {set, images, seed, sigma | scale}."""
+    """PSNR (dB) per image of ``spec`` = {set, images, seed, sigma | scale | mask}."""
+    if "mask" in spec:
+        return inpaint_check_scores(restorer, spec, root)
     images = load_test_set(spec["set"], root)[: int(spec["images"])]
     g = torch.Generator().manual_seed(int(spec.get("seed", 0)))
     out = []

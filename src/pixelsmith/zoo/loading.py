@@ -32,7 +32,10 @@ def card_checkpoint(card: ModelCard, *, verify: bool = True) -> Checkpoint:
         raise PixelsmithError(f"{path}: unreadable weights ({e})") from None
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     meta = {"config": card.manifest["config"], "data": {"num_classes": 0},
-            "step": int(card.manifest["training"].get("steps") or 0)}
+            "step": int(card.manifest["training"].get("steps") or 0),
+            # only the network that makes the outputs ships (an inpainter's generator, not
+            # its discriminator): the loader builds the others but loads these alone
+            "weights_of": sorted({k.split(".", 1)[0] for k in state})}
     return Checkpoint(card.folder, meta, state, None)
 
 
