@@ -97,8 +97,10 @@ def make_fid(cfg: DataConfig, x01: torch.Tensor, device: str):
 
 
 def load_model(name_or_run: str, device: str, models_dir: Path | None = None):
-    """A run or checkpoint; else a packaged inpainter's name (``pixelsmith models``)."""
-    if not Path(name_or_run).exists() and "/" not in name_or_run and "\\" not in name_or_run:
+    """A run or checkpoint; else a packaged inpainter's name (``pixelsmith models``).
+    Given ``models_dir`` (bench/zoo_package.py), always a packaged model from there."""
+    looks_like_path = Path(name_or_run).exists() or "/" in name_or_run or "\\" in name_or_run
+    if models_dir is not None or not looks_like_path:
         from pixelsmith.zoo.loading import find_card, load_pretrained
 
         card = find_card(name_or_run, models_dir)  # unknown: one line naming the packaged ones
@@ -109,7 +111,9 @@ def load_model(name_or_run: str, device: str, models_dir: Path | None = None):
     return load_inpainter(name_or_run, device=device)
 
 
-def batched(fn, y01, mask, bs=250):
+def batched(fn, y01, mask):
+    """fn over batches of about a megapixel (250 small images, 16 tiles of 256 px)."""
+    bs = max(1, min(250, 2**20 // (y01.shape[-1] * y01.shape[-2])))
     return torch.cat([fn(y01[i : i + bs], mask[i : i + bs]) for i in range(0, len(y01), bs)])
 
 
@@ -132,6 +136,8 @@ def main(argv: list[str] | None = None, models_dir: Path | None = None) -> str:
     ap.add_argument("--grid", default=None, help="path prefix: PREFIX-<mask>.png grids")
     ap.add_argument("--out", default=None, help="also write the Markdown to this file")
     args = ap.parse_args(argv)
+    if args.num < 1:
+        raise PixelsmithError(f"--num must be at least 1, got {args.num}")
 
     if args.photos:  # photographs of any size: a fully convolutional model of any input size
         if args.crop < 16:
@@ -160,13 +166,15 @@ def main(argv: list[str] | None = None, models_dir: Path | None = None) -> str:
     lines = [
         f"# Inpainting benchmark: {title}",
         "",
-        f"- command: `{' '.join(shlex.quote(a) for a in ['python', *sys.argv])}`",
+        f"- command: `python bench/inpainting.py "
+        f"{shlex.join(sys.argv[1:] if argv is None else argv)}`",
         f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; device: {args.device} "
         f"({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads); "
         f"torch {torch.__version__}",
         f"- images: {where}, {h}x{w}, {channels} channel(s); coverage {args.coverage:.0%}; "
         f"mask seed {args.seed}; "
-        + (f"FID features: {feats} (FID of {n} inpainted images vs their clean originals; "
+        + ("FID: n/a (no evaluator network for photographs)" if args.photos else
+           f"FID features: {feats} (FID of {n} inpainted images vs their clean originals; "
            "a small-sample FID, comparable between rows only)" if feats != "none cached" else
            "FID: n/a, no evaluator cached for this data set (pixelsmith evaluator train)"),
         f"- masked input = holes filled with mid-gray; Telea / Navier-Stokes radius "

@@ -43,11 +43,26 @@ INPAINT_PROTOCOL = ("bench/inpainting.py --photos: non-overlapping tiles of a co
 STR_KEYS = ("set", "mask")
 
 
-def _spec(text: str) -> dict:
+CHECK_KEYS = {"denoise": ("set", "images", "sigma"), "deblur": ("set", "images", "sigma"),
+              "sr": ("set", "images", "scale"),
+              "inpaint": ("set", "images", "crop", "mask", "coverage")}
+
+
+def _spec(text: str, task: str) -> dict:
+    """--check as a dict, checked for the task before any work (one-line errors)."""
     spec = {}
     for part in text.split(","):
-        key, _, value = part.partition("=")
-        spec[key.strip()] = value.strip() if key.strip() in STR_KEYS else float(value)
+        key, _, value = (s.strip() for s in part.partition("="))
+        try:
+            spec[key] = value if key in STR_KEYS else float(value)
+        except ValueError:
+            raise PixelsmithError(f"--check: '{key}={value}' is not a number") from None
+    missing = [k for k in CHECK_KEYS[task] if k not in spec]
+    unknown = sorted(set(spec) - set(CHECK_KEYS[task]) - {"seed"})
+    if missing or unknown:
+        raise PixelsmithError(f"--check for a {task} model takes {', '.join(CHECK_KEYS[task])}"
+                              + (f"; missing {', '.join(missing)}" if missing else "")
+                              + (f"; unknown {', '.join(unknown)}" if unknown else ""))
     for key in ("images", "scale", "crop"):
         if key in spec:
             spec[key] = int(spec[key])
@@ -81,11 +96,15 @@ def inpainting_bench(args) -> dict:
     bench_argv = shlex.split(args.bench) + ["--checkpoint", args.name]
     if args.data_root:
         bench_argv += ["--data-root", args.data_root]
+    photos = bench_argv[bench_argv.index("--photos") + 1] if "--photos" in bench_argv else None
+    if photos is None:
+        raise PixelsmithError("--bench for an inpainter needs --photos SET (e.g. Kodak24): "
+                              "the packaged inpainter is scored on photographs")
     table = bench.main(bench_argv, args.models_dir)
     figures, section, header = {}, None, []
     for line in table.splitlines():  # "## free-form masks (...)" then a Markdown table
         if line.startswith("## "):
-            section = line[3:].split(" masks")[0]
+            section = f"{photos} {line[3:].split(' masks')[0]}"
         elif line.startswith("| method"):
             header = [c.strip() for c in line.strip("|").split("|")][1:]
         elif line.startswith(f"| ours: {args.name} "):
@@ -119,6 +138,7 @@ def main() -> None:
         if cfg["objective"]["name"] == "inpainting" else None)
     if task is None:
         raise PixelsmithError(f"{args.run}: cannot tell the task of objective {cfg['objective']}")
+    spec = _spec(args.check, task)  # before the long work: a typo fails at once
     scale = int(cfg["objective"].get("degradation", {}).get("scale", 1) or 1)
     manifest = package_run(args.run, folder, task=task, channels=cfg["data"]["img_channels"],
                            scale=scale, summary=args.summary,
@@ -130,7 +150,6 @@ def main() -> None:
         manifest["bench"] = inpainting_bench(args)
     else:
         manifest["bench"] = restoration_bench(args)
-    spec = _spec(args.check)
     packaged = load_pretrained(args.name, models_dir=args.models_dir)
     manifest["check"] = {**spec, "seed": 0,
                          "psnr": check_scores(packaged, {**spec, "seed": 0}, root)}

@@ -54,6 +54,9 @@ def load_model(run_or_ckpt: str | Path | Checkpoint, *, device: str = "auto",
     nets = build_model(cfg.model, img_size=info.img_size, img_channels=info.img_channels,
                        num_classes=info.num_classes)
     shipped = ckpt.meta.get("weights_of")  # a packaged model holds its output network only
+    if shipped is not None and not set(shipped) <= set(nets):
+        raise PixelsmithError(f"{ckpt.path}: weights of {', '.join(sorted(shipped))} do not "
+                              f"fit a '{cfg.model.name}' model (networks: {', '.join(nets)})")
     load_nets({k: v for k, v in nets.items() if shipped is None or k in shipped}, ckpt.model,
               ckpt.path)
     require_finite(ckpt.model, ckpt.path)  # NaN weights: black images scored as a model
@@ -62,6 +65,9 @@ def load_model(run_or_ckpt: str | Path | Checkpoint, *, device: str = "auto",
     # the current resolution) is what the checkpoint was trained at
     objective.begin_step(int(ckpt.meta.get("step") or 0), int(ckpt.meta.get("images_seen") or 0))
     name = objective.sample_module
+    if shipped is not None and name not in shipped:
+        raise PixelsmithError(f"{ckpt.path}: the weights hold no '{name}', the network this "
+                              f"'{cfg.objective.name}' model draws its outputs with")
     used_ema = use_ema and ckpt.ema is not None
     if used_ema:
         load_nets({name: nets[name]}, ckpt.ema, ckpt.path)

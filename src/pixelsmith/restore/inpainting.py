@@ -17,7 +17,7 @@ import torch
 from pixelsmith.data.image_files import read_image as read_image_file
 from pixelsmith.data.image_files import save_png, side_by_side
 from pixelsmith.data.masks import load_mask_file
-from pixelsmith.data.transforms import uint8_to_unit, unit_to_uint8
+from pixelsmith.data.transforms import uint8_to_unit
 from pixelsmith.errors import PixelsmithError, UnreadableImage
 from pixelsmith.generate.loading import LoadedModel, load_model, require_objective
 from pixelsmith.objectives.noise import SampleNoise
@@ -101,6 +101,8 @@ def inpaint_files(checkpoint, inputs: list[Path], mask: Path | None,
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
+    from pixelsmith.restore.files import to_file_channels
+
     for path in map(Path, inputs):
         try:  # transparency aside, written back unchanged
             img = read_image_file(path, keep_alpha=True, equal_rgb_is_gray=True)
@@ -112,13 +114,12 @@ def inpaint_files(checkpoint, inputs: list[Path], mask: Path | None,
         y01 = _fit_channels(img.pixels, model.net.img_channels, path)
         m = load_mask_file(mask, *y01.shape[-2:])
         x01 = inpaint(model, y01, m)
-        if img.pixels.shape[0] == 1:  # a gray picture through a colour model stays gray
-            x01, y01 = x01.mean(1, keepdim=True), y01[:, :1]
         dest = out_dir / f"{path.stem}.png"
-        save_png(unit_to_uint8(x01[0]), dest, img.alpha)
+        filled = to_file_channels(x01[0], img)  # a gray picture stays gray
+        save_png(filled, dest, img.alpha)
         written.append(dest)
         if compare:  # masked (hole mid-gray) | inpainted, 4 white pixels between
             masked = torch.where(m.bool(), y01, torch.full_like(y01, 0.5))
-            save_png(side_by_side([unit_to_uint8(masked[0]), unit_to_uint8(x01[0])]),
+            save_png(side_by_side([to_file_channels(masked[0], img), filled]),
                      out_dir / f"{path.stem}_compare.png")
     return written

@@ -8,8 +8,9 @@
     training   {command, config_file, data, data_sha256, steps, images_seen, wall_time_s,
                 device, torch, date}
     bench      {protocol, command, date, device, table (markdown), figures {set: {key: dB}}}
-    check      {set, images, seed, sigma | scale, psnr: [dB per image]}: a few test images
-               the weights must still score (tests/test_zoo.py)
+               (an inpainter: {"SET MASK-KIND": {"hole": hole PSNR}})
+    check      {set, images, seed, sigma | scale | (crop, mask, coverage), psnr: [dB per
+               image]}: a few test images the weights must still score (tests/test_zoo.py)
 """
 
 from __future__ import annotations

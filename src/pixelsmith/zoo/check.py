@@ -2,9 +2,9 @@
 benchmark's protocol (``restore/benchmark.py``): the same noise (one generator seeded with
 ``seed``, images in file order, so the first N images get the bench's own noise), whole
 images, outputs rounded to 8 bits, PSNR on [0, 255]; SR on the 8-bit Y channel with
-``scale`` pixels shaved; inpainting (``bench/inpainting.py --photos``): the set's first
-``crop`` px tiles, one seeded mask generator, PSNR of the hole. Wrong or damaged weights
-miss the figures by far more than the 0.05 dB the test allows."""
+``scale`` pixels shaved; inpainting: the first ``crop`` px tiles of a photo set (as
+``bench/inpainting.py --photos`` cuts them), one seeded mask generator, PSNR of the hole.
+Wrong or damaged weights miss the figures by far more than the 0.05 dB the test allows."""
 
 from __future__ import annotations
 
@@ -26,8 +26,10 @@ from pixelsmith.restore.benchmark import sr_with
 
 
 def inpaint_check_scores(model, spec: dict, root) -> list[float]:
-    """Hole PSNR (dB) per tile of ``spec`` = {set, images, crop, mask, coverage, seed}, as
-    bench/inpainting.py scores photographs (8-bit outputs, the hole only)."""
+    """Hole PSNR (dB) per tile of ``spec`` = {set, images, crop, mask, coverage, seed}: the
+    set's first tiles (bench/inpainting.py --photos's), holes mid-gray, 8-bit outputs, the
+    hole only. The masks are the check's own (one generator for these few tiles), so the
+    figures are comparable with themselves, not with the bench table's rows."""
     from pixelsmith.restore.inpainting import inpaint
 
     x01 = uint8_to_unit(photo_tiles(spec["set"], root, int(spec["crop"]))[: int(spec["images"])])
