@@ -211,6 +211,57 @@ def test_packaged_inpainter_ships_its_generator_alone(tmp_path):
     assert (a - b).abs().max() < 2e-2  # only the float16 rounding of the weights differs
 
 
+TINY_GAN = ["data.name=digits", "data.img_size=16", "data.max_images=32", "model.z_dim=4",
+            "model.g_width=4", "model.d_width=4", "train.batch_size=8"]
+TINY_COND_DIFFUSION = ["model.name=unet-denoiser", "model.width=8", "model.max_width=8",
+                       "model.levels=2", "model.blocks=1", "model.conditional=true",
+                       "data.name=digits", "data.img_size=8", "data.max_images=32",
+                       "train.batch_size=8", "objective.sample_steps=3"]
+
+
+@pytest.mark.parametrize("config,network", [(TINY_GAN, "generator"),
+                                            (TINY_COND_DIFFUSION, "denoiser")],
+                         ids=["gan", "conditional-diffusion"])
+def test_packaged_generator_samples_like_the_run(config, network, tmp_path, cli):
+    """A generator packages its sampling network (EMA) and its class count; the packaged
+    model draws what the run draws for the same seed and labels."""
+    from safetensors.torch import load_file
+
+    from pixelsmith.generate import generate, load_model
+
+    Trainer(load_config(None, [*config, "train.steps=2", "train.num_samples=2",
+                               "train.progress=false", "train.ema_decay=0.9",
+                               "train.sample_every=0"]), tmp_path / "run").fit()
+    models = tmp_path / "models"
+    manifest = package_run(tmp_path / "run", models / "tiny-gen", task="generate",
+                           channels=1, scale=1, summary="tiny", command="pixelsmith train x",
+                           package_command="python x", config_file="x", default=True)
+    stored = load_file(str(models / "tiny-gen" / "weights.safetensors"))
+    assert stored and all(k.startswith(f"{network}.") for k in stored)
+    assert manifest["num_classes"] == 10  # the data set's, as in the run's meta
+    packaged = load_pretrained("tiny-gen", device="cpu", models_dir=models)
+    run = load_model(tmp_path / "run", device="cpu")  # EMA weights, float32
+    labels = torch.tensor([0, 3, 7, 9]) if "model.conditional=true" in config else None
+    a = generate(packaged, 4, seed=5, labels=labels)
+    b = generate(run, 4, seed=5, labels=labels)
+    assert a.shape == b.shape and (a - b).abs().max() < 2e-2  # float16 weights only
+
+
+def test_sample_and_interpolate_name_a_packaged_generator_or_a_run(tmp_path, cli):
+    out = tmp_path / "g.png"
+    for cmd in ("sample", "interpolate"):
+        for args, says in [([], "give a run folder or --model NAME"),
+                           ([tmp_path, "--model", "x"], "not both"),
+                           (["--model", "no-such"], "no packaged model named 'no-such'")]:
+            res = cli(cmd, *args, "--out", out, ok=False)
+            assert res.returncode == 2 and says in res.stderr, (cmd, args, res.stderr)
+            assert "Traceback" not in res.stderr
+    if PACKAGED:
+        name = PACKAGED[0].name  # a restorer is not a generator, and the other way round
+        res = cli("sample", "--model", name, "--out", out, ok=False)
+        assert res.returncode == 2 and "not an image generator" in res.stderr
+
+
 def test_damaged_weights_and_manifest_are_refused(tiny_package, tmp_path):
     import shutil
 

@@ -6,7 +6,7 @@ import typer
 
 
 def interpolate(
-    run: Path = typer.Argument(..., help="run folder or checkpoint folder"),
+    run: Path = typer.Argument(None, help="run folder or checkpoint folder"),
     steps: int = typer.Option(8, "--steps", help="images along each walk, ends included"),
     out: Path = typer.Option(Path("interp.png"), "--out", "-o",
                              help="grid PNG; an animated GIF is written beside it"),
@@ -30,6 +30,8 @@ def interpolate(
     eta: float = typer.Option(None, "--eta", help="diffusion models, ddim: noise (0..1)"),
     no_ema: bool = typer.Option(False, "--no-ema", help="use the raw weights, not the EMA copy"),
     device: str = typer.Option("auto", "--device"),
+    packaged: str = typer.Option(None, "--model",
+                                 help="a packaged generator by name instead of a run"),
 ) -> None:
     """Walk between random inputs (spherical interpolation of z), between two seeds'
     samples, or between two images."""
@@ -37,11 +39,11 @@ def interpolate(
     from pixelsmith.generate import load_model
     from pixelsmith.generate.interpolate import interpolate as walk
     from pixelsmith.generate.interpolate import write_interpolation
-    from pixelsmith.generate.loading import truncation_overrides
+    from pixelsmith.generate.loading import run_or_packaged, truncation_overrides
     from pixelsmith.generate.sampler_options import sampler_overrides
 
     try:  # here --steps counts the frames; the sampler's steps are --sample-steps
-        model = load_model(run, device=device, use_ema=not no_ema,
+        model = load_model(run_or_packaged(run, packaged), device=device, use_ema=not no_ema,
                            overrides=truncation_overrides(truncation)
                            + sampler_overrides(sampler, sample_steps, guidance, eta))
     except PixelsmithError as e:

@@ -213,6 +213,9 @@ def _packaged(model: str | None, task: str, scale: int | None, files: list[Path]
 
     if model is not None:
         card = find_card(model)
+        if card.task == "generate":
+            raise PixelsmithError(f"packaged model '{model}' is an image generator; use "
+                                  f"`pixelsmith sample --model {model}`")
         if task not in ("auto", card.task):
             raise PixelsmithError(f"--task {task} does not fit packaged model '{model}': it "
                                   f"is a {card.task} model")

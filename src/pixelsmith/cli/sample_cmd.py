@@ -6,7 +6,7 @@ import typer
 
 
 def sample(
-    run: Path = typer.Argument(..., help="run folder or checkpoint folder"),
+    run: Path = typer.Argument(None, help="run folder or checkpoint folder"),
     num: int = typer.Option(64, "--num", "-n", help="how many images (per class with --per-class)"),
     out: Path = typer.Option(Path("samples.png"), "--out", "-o",
                              help="a .png path writes one grid; any other path a folder of PNGs"),
@@ -26,8 +26,10 @@ def sample(
                                    "trick (smaller: cleaner, less varied images)"),
     no_ema: bool = typer.Option(False, "--no-ema", help="use the raw weights, not the EMA copy"),
     device: str = typer.Option("auto", "--device"),
+    packaged: str = typer.Option(None, "--model",
+                                 help="a packaged generator by name instead of a run"),
 ) -> None:
-    """Generate images from a trained generator."""
+    """Generate images from a trained generator: a run, or a packaged one (--model)."""
     from pixelsmith.generate import (
         class_labels,
         generate,
@@ -36,11 +38,11 @@ def sample(
         per_class_grid,
         write_images,
     )
-    from pixelsmith.generate.loading import truncation_overrides
+    from pixelsmith.generate.loading import run_or_packaged, truncation_overrides
     from pixelsmith.generate.sampler_options import sampler_overrides
     from pixelsmith.generate.writer import check_grid
 
-    model = load_model(run, device=device, use_ema=not no_ema,
+    model = load_model(run_or_packaged(run, packaged), device=device, use_ema=not no_ema,
                        overrides=truncation_overrides(truncation)
                        + sampler_overrides(sampler, steps, guidance, eta))
     if per_class:

@@ -122,3 +122,22 @@ def require_objective(model: LoadedModel, name: str, message: str) -> LoadedMode
     if have != name:
         raise PixelsmithError(message.format(path=model.path, have=have))
     return model
+
+
+def run_or_packaged(run, model: str | None):
+    """What ``sample`` / ``interpolate`` load: the run folder given, or with ``--model NAME``
+    the packaged generator of that name (``pixelsmith models``) as a checkpoint."""
+    if (run is None) == (model is None):
+        raise PixelsmithError("give a run folder or --model NAME (a packaged generator, "
+                              "`pixelsmith models` lists them)" if run is None else
+                              "give a run folder or --model NAME, not both")
+    if model is None:
+        return run
+    from pixelsmith.zoo.card import find_card
+    from pixelsmith.zoo.loading import card_checkpoint
+
+    card = find_card(model)
+    if card.task != "generate":
+        raise PixelsmithError(f"packaged model '{model}' is a {card.task} model, not an image "
+                              f"generator; use `pixelsmith restore --model {model}`")
+    return card_checkpoint(card)

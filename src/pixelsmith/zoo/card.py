@@ -2,7 +2,8 @@
 
 ``manifest.json`` keys (all plain JSON; ``bench/zoo_package.py`` writes them):
 
-    name, task (denoise | sr | deblur | inpaint), channels, scale, summary, default
+    name, task (denoise | sr | deblur | inpaint | generate), channels, scale, summary, default
+    num_classes                               a conditional generator's classes (else 0)
     weights, sha256, dtype, parameters        the weights file and its fingerprint
     config                                    the run's full training config
     training   {command, config_file, data, data_sha256, steps, images_seen, wall_time_s,
@@ -22,7 +23,7 @@ from pathlib import Path
 from pixelsmith.errors import PixelsmithError
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
-TASKS = ("denoise", "sr", "deblur", "inpaint")
+TASKS = ("denoise", "sr", "deblur", "inpaint", "generate")
 REQUIRED = {"name": str, "task": str, "channels": int, "scale": int, "summary": str,
             "weights": str, "sha256": str, "parameters": int, "config": dict,
             "training": dict, "bench": dict, "check": dict}

@@ -31,7 +31,8 @@ def card_checkpoint(card: ModelCard, *, verify: bool = True) -> Checkpoint:
     except (OSError, SafetensorError) as e:
         raise PixelsmithError(f"{path}: unreadable weights ({e})") from None
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-    meta = {"config": card.manifest["config"], "data": {"num_classes": 0},
+    meta = {"config": card.manifest["config"],
+            "data": {"num_classes": int(card.manifest.get("num_classes", 0))},
             "step": int(card.manifest["training"].get("steps") or 0),
             # only the network that makes the outputs ships (an inpainter's generator, not
             # its discriminator): the loader builds the others but loads these alone
@@ -42,11 +43,16 @@ def card_checkpoint(card: ModelCard, *, verify: bool = True) -> Checkpoint:
 def load_pretrained(name: str, device: str = "auto", *, models_dir: Path | None = None):
     """A packaged model by name (``pixelsmith models`` lists them): a ``Restorer`` for
     denoising / super-resolution / deblurring, the inpainter's ``LoadedModel`` for
-    inpainting; the same objects ``load_restorer`` / ``load_inpainter`` give for a run."""
+    inpainting, a generator's ``LoadedModel`` (GAN, VAE, diffusion) for ``generate``; the
+    same objects ``load_restorer`` / ``load_inpainter`` / ``load_model`` give for a run."""
     from pixelsmith.restore import load_inpainter, load_restorer
 
     card = find_card(name, models_dir)
     ckpt = card_checkpoint(card)
+    if card.task == "generate":
+        from pixelsmith.generate import load_model
+
+        return load_model(ckpt, device=device)
     if card.task == "inpaint":
         return load_inpainter(ckpt, device=device)
     return load_restorer(ckpt, device=device, use_ema=False)

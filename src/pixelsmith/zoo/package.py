@@ -55,8 +55,12 @@ def wall_time(run: Path) -> float | None:
 def write_weights(run: Path, folder: Path) -> tuple[dict, int]:
     """The run's sampling network in float16 -> ``folder/weights.safetensors``; returns
     the run's meta and the parameter count."""
+    import pixelsmith.components  # noqa: F401 - registers the objectives
+    from pixelsmith.registry import OBJECTIVES
+
     ckpt = load_checkpoint(run)
-    name = "restorer" if any(k.startswith("restorer.") for k in ckpt.model) else "generator"
+    # the network the objective makes its outputs with: restorer, generator, vae, denoiser
+    name = OBJECTIVES.get(ckpt.objective_name).sample_module
     src = ckpt.ema if ckpt.ema is not None else ckpt.model
     state = {k: v.to(torch.float16).contiguous() for k, v in src.items()
              if k.startswith(f"{name}.")}
@@ -98,6 +102,7 @@ def package_run(run: Path, folder: Path, *, task: str, channels: int, scale: int
         "summary": summary, "default": default, "weights": "weights.safetensors",
         "sha256": sha256_file(folder / "weights.safetensors"), "dtype": "float16",
         "parameters": params, "config": meta["config"],
+        "num_classes": int(meta.get("data", {}).get("num_classes") or 0),
         "training": training_record(run, meta, command, package_command, config_file),
         "bench": {}, "check": {},
     }
