@@ -125,7 +125,9 @@ def main() -> None:
         for card in list_models():
             if card.task != "denoise" or (wanted and card.name not in wanted):
                 continue
-            r = load_pretrained(card.name, device="cpu")
+            # the precision `pixelsmith restore` picks here (--precision auto), so the PSNR is
+            # that of the timed command's output
+            r = load_pretrained(card.name, device="cpu").with_precision("auto")
             r = r.per_channel() if r.img_channels == 1 else r
             psnr = psnr255(quantise(r.restore_image(y[0], sigma=args.sigma)[None]), ref).item()
             est = psnr255(quantise(r.restore_image(y[0])[None]), ref).item()
@@ -134,7 +136,8 @@ def main() -> None:
             secs, rss = run_measured(cmd)
             rows_out.append((f"pixelsmith `{card.name}`" + (" (per channel)" if
                              card.channels == 1 else ""), psnr, secs, rss,
-                             f"σ estimated: {est:.2f} dB; `pixelsmith restore` (256 px tiles)"))
+                             f"σ estimated: {est:.2f} dB; `pixelsmith restore` (256 px tiles, "
+                             f"overlap 32, {r.precision})"))
             rows_out += onnx_rows(card.name, y, args.sigma, mp)
         t0 = time.perf_counter()
         out = nlm(torch.from_numpy(noisy_big).permute(2, 0, 1)[None].float() / 255, args.sigma)

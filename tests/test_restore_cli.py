@@ -186,24 +186,39 @@ def test_negative_overlap_and_tile_have_their_own_message(runs, tmp_path):
 def test_written_png_is_restore_image_rounded_with_the_cli_defaults(runs, tmp_path):
     """What `restore` writes is Restorer.restore_image's output rounded to 8 bits, with the
     documented defaults --tile 256 --overlap 32, which are restore.tiling's (the 300 px wide
-    picture is tiled)."""
+    picture is tiled), and --precision auto: bf16 exactly where the CPU runs it natively."""
     import torch
     import typer
 
     from pixelsmith.cli import app
+    from pixelsmith.devices import bf16_is_fast
     from pixelsmith.restore import load_restorer
     from pixelsmith.restore.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
 
     cmd = typer.main.get_command(app).commands["restore"]
     defaults = {p.name: p.default for p in cmd.params}
     assert (defaults["tile"], defaults["overlap"]) == (DEFAULT_TILE, DEFAULT_OVERLAP) == (256, 32)
+    assert defaults["precision"] == "auto"
     rng = np.random.default_rng(4)
     pic = rng.integers(0, 256, (20, 300, 3), dtype=np.uint8)
     Image.fromarray(pic).save(tmp_path / "w.png")
-    code, _, exc = _invoke("-c", runs / "color", "-i", tmp_path / "w.png", "-o", tmp_path / "o")
-    assert code == 0, exc
-    got = np.array(Image.open(tmp_path / "o" / "w.png"))
-    r = load_restorer(runs / "color", device="cpu")
     y01 = torch.from_numpy(pic).permute(2, 0, 1).float() / 255
-    want = (r.restore_image(y01, tile=256, overlap=32) * 255).round().clamp(0, 255)
-    assert np.array_equal(got, want.to(torch.uint8).permute(1, 2, 0).numpy())
+    r = load_restorer(runs / "color", device="cpu")
+    auto = r.with_precision("auto").precision
+    assert auto == ("bf16" if bf16_is_fast(torch.device("cpu")) else "fp32")
+    for precision in ("auto", "fp32", "bf16"):
+        out = tmp_path / precision
+        code, text, exc = _invoke("-c", runs / "color", "-i", tmp_path / "w.png", "-o", out,
+                                  "--precision", precision, "--device", "cpu")
+        assert code == 0, exc
+        assert f", {auto if precision == 'auto' else precision})" in text
+        got = np.array(Image.open(out / "w.png"))
+        ran = r.with_precision(precision)
+        want = (ran.restore_image(y01, tile=256, overlap=32) * 255).round().clamp(0, 255)
+        assert np.array_equal(got, want.to(torch.uint8).permute(1, 2, 0).numpy())
+    fp32 = np.array(Image.open(tmp_path / "fp32" / "w.png")).astype(int)
+    bf16 = np.array(Image.open(tmp_path / "bf16" / "w.png")).astype(int)
+    assert np.abs(fp32 - bf16).mean() < 2  # bf16 moves a few pixels by a level or two
+    code, text, exc = _invoke("-c", runs / "color", "-i", tmp_path / "w.png", "-o", out,
+                              "--precision", "fp16")
+    assert code != 0 and "--precision must be auto, fp32 or bf16, got 'fp16'" in str(exc)

@@ -41,3 +41,16 @@ def describe_device(device: torch.device | str = "cpu") -> str:
     except OSError:
         pass
     return f"CPU {model}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+
+
+def bf16_is_fast(device: torch.device) -> bool:
+    """Whether bf16 autocast speeds work up here (training, restoring): CUDA with bf16, or
+    a CPU whose oneDNN has native bf16 (AVX512-BF16 / AMX); elsewhere it is emulated."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        try:
+            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):
+            return False
+    return False

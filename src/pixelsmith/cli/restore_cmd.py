@@ -6,7 +6,7 @@ import typer
 
 TASKS = ("auto", "denoise", "sr", "deblur", "inpaint")
 # options the inpainting path does not use: giving one with an inpainter is an error
-NOT_FOR_INPAINTING = ("tile", "overlap", "degrade", "sigma", "seed")
+NOT_FOR_INPAINTING = ("tile", "overlap", "degrade", "sigma", "seed", "precision")
 
 
 def _given(ctx: typer.Context, name: str) -> bool:
@@ -70,6 +70,10 @@ def restore(
                                      "--degrade on a Gaussian-noise model also the noise added"),
     seed: int = typer.Option(0, "--seed", help="seed of --degrade"),
     device: str = typer.Option("auto", "--device"),
+    precision: str = typer.Option(
+        "auto", "--precision", help="auto|fp32|bf16: auto runs the network in bf16 where the "
+        "device does it natively (a CPU with AVX512-BF16 or AMX, a GPU with bf16): about 2x "
+        "faster, within a few thousandths of a dB; fp32 for bit-reproducible outputs"),
 ) -> None:
     """Restore images: denoise, super-resolve, deblur or inpaint, with a packaged model
     (no --checkpoint: picked by --task, --scale and the picture's channels, or --model NAME)
@@ -88,6 +92,8 @@ def restore(
         raise PixelsmithError(f"--tile must be >= 0 pixels (0 = whole image), got {tile}")
     if task not in TASKS:
         raise PixelsmithError(f"--task must be one of {', '.join(TASKS)}, got {task!r}")
+    if precision not in ("auto", "fp32", "bf16"):
+        raise PixelsmithError(f"--precision must be auto, fp32 or bf16, got {precision!r}")
     if (image is None) == (input is None):
         raise PixelsmithError("give the pictures to restore once: `pixelsmith restore IMAGE` "
                               "or --input IMAGE (a file or a folder)")
@@ -140,7 +146,7 @@ def restore(
         raise PixelsmithError(f"--mask is for inpainting checkpoints; this one is a {kind} model")
     restorers = {}  # "" = the user's run, else packaged models by name, each loaded once
     if pick is None:
-        r = restorers[""] = load_restorer(ckpt, device=device)
+        r = restorers[""] = load_restorer(ckpt, device=device).with_precision(precision)
         if task != "auto" and task != r.task:
             raise PixelsmithError(f"--task {task} does not fit {r.path}: it is a {r.task} "
                                   f"model (trained on {r.degradation[0]}); use --task auto")
@@ -151,7 +157,7 @@ def restore(
         if key not in restorers:
             from pixelsmith.zoo import load_pretrained
 
-            restorers[key] = load_pretrained(name, device=device)
+            restorers[key] = load_pretrained(name, device=device).with_precision(precision)
             if per_channel:
                 typer.echo(f"warning: no packaged colour denoiser; {name} denoises each colour "
                            "channel on its own", err=True)
@@ -197,7 +203,8 @@ def restore(
                           f"{mean_out - mean_in:+.2f}")
         Console().print(table)
     n = sum(len(x.written) for x in results)
-    used = ", ".join(f"packaged {k}" if k else str(v.path) for k, v in restorers.items())
+    used = ", ".join((f"packaged {k}" if k else str(v.path)) + f", {v.precision}"
+                     for k, v in restorers.items())
     typer.echo(f"wrote {n} file(s) for {len(results)} input(s) to {out} (model {used})")
     _end(skipped)
 

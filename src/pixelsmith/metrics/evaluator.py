@@ -24,6 +24,7 @@ from pixelsmith.config.schema import DataConfig
 from pixelsmith.data.base import ImageData, load_dataset
 from pixelsmith.data.roots import cache_dir
 from pixelsmith.data.transforms import from_uint8
+from pixelsmith.devices import bf16_is_fast
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.hashing import sha256_file
 from pixelsmith.metrics.evaluator_net import EvaluatorNet
@@ -102,19 +103,6 @@ def _augment(x: torch.Tensor, flip: bool, g: torch.Generator) -> torch.Tensor:
         m = torch.rand(n, generator=g) < 0.5
         x = torch.where(m[:, None, None, None], x.flip(3), x)
     return x
-
-
-def bf16_is_fast(device: torch.device) -> bool:
-    """Whether bf16 autocast speeds training up here: CUDA with bf16, or a CPU whose
-    oneDNN has native bf16 (AVX512-BF16 / AMX); elsewhere it would only be emulated."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        try:
-            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-        except (AttributeError, RuntimeError):
-            return False
-    return False
 
 
 @torch.no_grad()

@@ -38,6 +38,20 @@ class Restorer:
     scale: int
     degradation: tuple[str, dict]  # (name, params) the model was trained on
     last_sigma: float | None = None  # the level the last restore_image used (told or estimated)
+    precision: str = "fp32"  # or "bf16": the network under bf16 autocast (see with_precision)
+
+    def with_precision(self, precision: str) -> Restorer:
+        """This restorer running in ``precision``: fp32, bf16, or auto (bf16 where the
+        device runs it natively, e.g. a CPU with AVX512-BF16, else fp32). On such a CPU
+        bf16 restores about twice as fast; on the packaged colour denoiser it moved Kodak24
+        by 0.003 dB (docs/restoration.md)."""
+        from pixelsmith.devices import bf16_is_fast
+
+        if precision not in ("auto", "fp32", "bf16"):
+            raise PixelsmithError(f"--precision must be auto, fp32 or bf16, got {precision!r}")
+        if precision == "auto":
+            precision = "bf16" if bf16_is_fast(self.device) else "fp32"
+        return dataclasses.replace(self, precision=precision)
 
     def default_sigma(self) -> float | None:
         """The noise level the model was trained at, when it was one fixed level."""
@@ -75,7 +89,9 @@ class Restorer:
             raise PixelsmithError(f"the model in {self.path} restores {self.img_channels}-channel "
                                   f"images, got a tensor of shape {tuple(y01.shape)}")
         y01 = y01.to(self.device, torch.float32)
-        x = self.net(y01 * 2 - 1, self._sigma(sigma, y01))
+        with torch.autocast(self.device.type, dtype=torch.bfloat16,
+                            enabled=self.precision == "bf16"):
+            x = self.net(y01 * 2 - 1, self._sigma(sigma, y01))
         return ((x.float() + 1) / 2).clamp(0, 1)
 
     def per_channel(self) -> Restorer:
