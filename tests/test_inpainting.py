@@ -57,6 +57,37 @@ def test_generator_shapes_and_known_pixels_exact(size, channels):
     assert torch.equal(g(torch.where(known, y, torch.full_like(y, 0.7)), mask), out)
 
 
+def test_smooth_fill_interpolates_the_hole_from_known_pixels():
+    from pixelsmith.models.inpaint_unet import smooth_fill
+
+    mask = torch.ones(1, 1, 19, 30)
+    mask[..., 4:15, 9:22] = 0  # an 11 x 13 hole
+    flat = torch.full((1, 3, 19, 30), 0.3)
+    assert torch.allclose(smooth_fill(flat * mask, mask), flat)  # flat stays flat
+    ramp = torch.linspace(-1, 1, 30).expand(1, 3, 19, 30).clone()  # left to right
+    filled = smooth_fill(ramp * mask, mask)
+    keep = mask.expand_as(ramp).bool()
+    assert torch.equal(filled[keep], ramp[keep])  # known pixels untouched
+    hole = filled[0, 0, 4:15, 9:22]
+    # the hole lies between the values at its left and right edges, rising left to right
+    assert hole.min() >= ramp[0, 0, 0, 8] - 1e-6 and hole.max() <= ramp[0, 0, 0, 22] + 1e-6
+    assert (hole[:, -1] > hole[:, 0]).all()
+    assert smooth_fill(ramp, torch.ones(1, 1, 19, 30)) is ramp  # nothing missing
+
+
+def test_prefill_generator_starts_as_the_smooth_fill():
+    from pixelsmith.models.inpaint_unet import smooth_fill
+
+    nets = build_model(tiny("model.prefill=true").model, img_size=16, img_channels=3)
+    g = nets["generator"]
+    y = torch.rand(2, 3, 21, 30, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    mask = make_mask("random-boxes", coverage=0.3)(2, 21, 30,
+                                                  generator=torch.Generator().manual_seed(2))
+    assert torch.allclose(g(y, mask), smooth_fill(y * mask, mask).clamp(-1, 1))
+    known = mask.bool().expand_as(y)  # the hole's content never leaks in
+    assert torch.equal(g(torch.where(known, y, torch.full_like(y, 0.7)), mask), g(y, mask))
+
+
 def test_one_training_step_logs_losses_and_grids(tmp_path):
     trainer = Trainer(tiny("train.steps=1", "data.img_channels=3"), tmp_path / "run").fit()
     assert trainer.step == 1

@@ -51,7 +51,8 @@ def runs(tmp_path_factory):
     """runs(name) -> the run folder of a model trained one step, trained on first use (so
     a test skipped for want of onnx trains nothing)."""
     root = tmp_path_factory.mktemp("onnx-runs")
-    configs = {"unet": UNET, "sr": SR, "convlstm": CONVLSTM, "inpaint": INPAINT}
+    configs = {"unet": UNET, "sr": SR, "convlstm": CONVLSTM, "inpaint": INPAINT,
+               "prefill": [*INPAINT, "model.prefill=true", "objective.adv_weight=0"]}
 
     def run(name: str):
         if not (root / name).is_dir():
@@ -159,6 +160,13 @@ def test_one_line_errors(tiny_gan_run, tmp_path, cli):
     assert res.returncode == 2 and res.stderr.startswith("error: ")
     assert len(res.stderr.strip().splitlines()) == 1
     assert not list(tmp_path.glob("*.onnx"))
+
+
+def test_prefill_inpainter_is_refused_in_one_line(runs, tmp_path):
+    _need_onnx()
+    with pytest.raises(PixelsmithError, match="model.prefill does not export to ONNX") as e:
+        ox.export_onnx(runs("prefill"), tmp_path / "p.onnx")
+    assert "\n" not in str(e.value) and not list(tmp_path.glob("*.onnx"))
 
 
 def test_missing_extra_names_the_pip_command(tmp_path, monkeypatch):

@@ -10,6 +10,12 @@ concatenation. Fully convolutional: the input is zero-padded (mask 0 there, i.e.
 "missing") to a multiple of 2**levels and the output cropped back, so any H, W works.
 
 ``generator.inpaint(y, mask)`` pastes the known pixels back: they are returned exactly.
+
+``prefill``: the hole is first filled smoothly from its surroundings (``smooth_fill``, a
+masked pyramid: known pixels averaged down level by level until every pixel has a value,
+then carried back up), the network sees that instead of zeros and predicts a correction
+to it (the last conv starts at zero). Training then starts from a fill about as good as
+the classical ones and spends its steps on what they miss, which a short CPU run needs.
 """
 
 from __future__ import annotations
@@ -37,6 +43,26 @@ class InpaintUNetConfig:
     levels: int = 3  # generator downsamplings; inputs are padded to a multiple of 2**levels
     dilated: int = 2  # dilated gated convs at the bottleneck, dilation 2, 4, 8, ...
     d_levels: int = 3  # discriminator downsamplings: patches see about 2**(levels+2) px
+    prefill: bool = False  # predict a correction to a smooth fill of the hole (see above)
+
+
+def smooth_fill(y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) with every missing pixel (mask 0) replaced by a smooth interpolation of
+    the known ones: known pixels averaged 2x2 level by level until each pixel of a level
+    has a known one under it (at worst the image mean), then upsampled bilinearly back
+    into the holes, coarsest first. Known pixels are returned unchanged."""
+    h, w = y.shape[-2:]
+    if bool((mask > 0).all()) or min(h, w) == 1:
+        if min(h, w) == 1:  # the coarsest level: the mean of what is known
+            mean = (y * mask).sum((2, 3), keepdim=True) / mask.sum((2, 3), keepdim=True
+                                                                   ).clamp_min(1e-8)
+            return torch.where(mask > 0, y, mean.expand_as(y))
+        return y
+    num = F.avg_pool2d(F.pad(y * mask, (0, w % 2, 0, h % 2)), 2)  # (B, C, ceil(H/2), ...)
+    den = F.avg_pool2d(F.pad(mask, (0, w % 2, 0, h % 2)), 2)
+    coarse = smooth_fill(num / den.clamp_min(1e-8), (den > 0).to(y.dtype))
+    up = F.interpolate(coarse, scale_factor=2, mode="bilinear", align_corners=False)
+    return torch.where(mask > 0, y, up[..., :h, :w])
 
 
 class GatedConv(nn.Module):
@@ -54,7 +80,7 @@ class GatedConv(nn.Module):
 
 class GatedUNet(nn.Module):
     def __init__(self, *, img_channels: int, width: int = 32, levels: int = 3, dilated: int = 2,
-                 max_width: int = 256):
+                 max_width: int = 256, prefill: bool = False):
         super().__init__()
         if levels < 1:
             raise PixelsmithError(f"model.levels must be >= 1, got {levels}")
@@ -73,6 +99,10 @@ class GatedUNet(nn.Module):
                           GatedConv(widths[i], widths[i], 3))
             for i in reversed(range(levels)))
         self.to_img = nn.Conv2d(widths[0], img_channels, 3, padding=1)
+        self.prefill = prefill
+        if prefill:  # start as the smooth fill itself
+            nn.init.zeros_(self.to_img.weight)
+            nn.init.zeros_(self.to_img.bias)
 
     @property
     def stride(self) -> int:
@@ -83,7 +113,8 @@ class GatedUNet(nn.Module):
         for every pixel (the known ones are not pasted here: see ``inpaint``)."""
         h0, w0 = y.shape[-2:]
         mask = mask.to(y.dtype)
-        x = torch.cat([y * mask, mask], 1)  # (B, C+1, H, W): missing pixels read 0
+        base = smooth_fill(y * mask, mask) if self.prefill else y * mask  # hole: fill or 0
+        x = torch.cat([base, mask], 1)  # (B, C+1, H, W)
         # the padded border has mask 0: "missing", filled and cropped away
         x = pad_to_multiple(x, self.stride)  # (B, C+1, H', W')
         h = self.stem(x)  # (B, w0, H, W)
@@ -95,6 +126,8 @@ class GatedUNet(nn.Module):
         for up, skip in zip(self.ups, reversed(skips)):
             h = F.interpolate(h, scale_factor=2, mode="nearest")  # (B, w, 2h, 2w)
             h = up(torch.cat([h, skip], 1))
+        if self.prefill:  # a correction to the smooth fill, kept in [-1, 1]
+            return (base + self.to_img(h)[..., :h0, :w0]).clamp(-1, 1)
         out = torch.tanh(self.to_img(h))  # (B, C, H', W')
         return out[..., :h0, :w0]
 
@@ -109,7 +142,7 @@ class GatedUNet(nn.Module):
 def build_inpaint_unet(cfg: InpaintUNetConfig, *, img_size: int, img_channels: int,
                        num_classes: int = 0):
     g = GatedUNet(img_channels=img_channels, width=cfg.g_width, levels=cfg.levels,
-                  dilated=cfg.dilated, max_width=cfg.max_width)
+                  dilated=cfg.dilated, max_width=cfg.max_width, prefill=cfg.prefill)
     d = PatchDiscriminator(img_channels=img_channels, width=cfg.d_width, levels=cfg.d_levels,
                            max_width=cfg.max_width)
     return {"generator": g, "discriminator": d}
