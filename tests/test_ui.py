@@ -82,7 +82,8 @@ def test_catalog_finds_runs_and_what_they_do(root):
     assert (runs["group/inpaint"].task, runs["group/inpaint"].makes_images) == ("inpaint", False)
     assert G.generator_names(root) == ["diffusion", "gan"]
     # a diffusion model also fills holes (RePaint), as `pixelsmith restore --task inpaint`
-    assert model_choices(root, "inpaint") == ["run: diffusion", "run: group/inpaint"]
+    packaged = [c.name for c in list_models() if c.task == "inpaint"]  # listed first
+    assert model_choices(root, "inpaint") == [*packaged, "run: diffusion", "run: group/inpaint"]
     if HAS_DENOISER:
         assert "denoise-gray" in model_choices(root, "denoise")
 
@@ -194,7 +195,7 @@ def test_restore_upload_with_the_packaged_denoiser(root, cache, tmp_path):
     assert ticks == [(1, 4), (2, 4), (3, 4), (4, 4)]  # progress tile by tile
     # the same file `pixelsmith restore` writes with the same packaged model and tiles
     _cli("restore", path, "--model", "denoise-gray", "-o", tmp_path / "cli", "--device", "cpu",
-         "--tile", 32, "--overlap", 8)
+         "--tile", 32, "--overlap", 8, "--precision", "fp32")  # the UI restores in fp32
     assert np.array_equal(after, np.asarray(Image.open(tmp_path / "cli" / "noisy.png")))
     # a colour picture through the gray model: each channel on its own, colour kept
     rgb = np.stack([np.asarray(Image.open(path))] * 2 + [np.full((40, 48), 9, np.uint8)], -1)

@@ -4,7 +4,7 @@
 Images are read at their own size (no resizing: a resized picture would not match its
 mask); the network is fully convolutional and pads internally to a multiple of its
 stride, so any size works in one pass. A model trained on 28 or 32 px images has learnt
-to fill holes of that scale: large holes in large photographs are beyond it.
+to fill holes of that scale; the packaged ``inpaint-color`` was trained on photographs.
 """
 
 from __future__ import annotations
