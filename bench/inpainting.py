@@ -117,8 +117,10 @@ def batched(fn, y01, mask):
     return torch.cat([fn(y01[i : i + bs], mask[i : i + bs]) for i in range(0, len(y01), bs)])
 
 
-def main(argv: list[str] | None = None, models_dir: Path | None = None) -> str:
-    """Print the tables (and return them as one Markdown text)."""
+def main(argv: list[str] | None = None, models_dir: Path | None = None,
+         figures: dict | None = None) -> str:
+    """Print the tables (and return them as one Markdown text); ``figures``, when given,
+    receives the scores as numbers: {mask kind: {method: {"PSNR hole": dB, ...}}}."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dataset", default="fashion-mnist", choices=sorted(SIZES))
     ap.add_argument("--photos", default=None,
@@ -197,6 +199,8 @@ def main(argv: list[str] | None = None, models_dir: Path | None = None) -> str:
                   "|---|---|---|---|---|---|"]
         for name, out in outs.items():
             s = scores(x01, out, mask, fid_fn)
+            if figures is not None:
+                figures.setdefault(kind, {})[name] = s
             fid = s["FID"] if isinstance(s["FID"], str) else f"{s['FID']:.2f}"
             lines.append(f"| {name} | {s['PSNR hole']:.2f} | {s['SSIM hole']:.4f} | "
                          f"{s['PSNR all']:.2f} | {s['SSIM all']:.4f} | {fid} |")

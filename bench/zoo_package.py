@@ -100,16 +100,11 @@ def inpainting_bench(args) -> dict:
     if photos is None:
         raise PixelsmithError("--bench for an inpainter needs --photos SET (e.g. Kodak24): "
                               "the packaged inpainter is scored on photographs")
-    table = bench.main(bench_argv, args.models_dir)
-    figures, section, header = {}, None, []
-    for line in table.splitlines():  # "## free-form masks (...)" then a Markdown table
-        if line.startswith("## "):
-            section = f"{photos} {line[3:].split(' masks')[0]}"
-        elif line.startswith("| method"):
-            header = [c.strip() for c in line.strip("|").split("|")][1:]
-        elif line.startswith(f"| ours: {args.name} "):
-            cells = dict(zip(header, (c.strip() for c in line.strip("|").split("|")[1:])))
-            figures[section] = {"hole": float(cells["PSNR hole"])}  # `pixelsmith models`: dB
+    scores: dict = {}
+    table = bench.main(bench_argv, args.models_dir, scores)
+    # `pixelsmith models` shows dB: this model's hole PSNR, per set and mask kind
+    figures = {f"{photos} {kind}": {"hole": round(rows[f"ours: {args.name}"]["PSNR hole"], 2)}
+               for kind, rows in scores.items()}
     return {"protocol": INPAINT_PROTOCOL, "command": "python bench/inpainting.py " + shlex.join(
         bench_argv), "date": f"{datetime.date.today()}", "device": describe_device("cpu"),
         "table": table, "figures": figures}
