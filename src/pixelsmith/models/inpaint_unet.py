@@ -52,12 +52,12 @@ def smooth_fill(y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     has a known one under it (at worst the image mean), then upsampled bilinearly back
     into the holes, coarsest first. Known pixels are returned unchanged."""
     h, w = y.shape[-2:]
-    if bool((mask > 0).all()) or min(h, w) == 1:
-        if min(h, w) == 1:  # the coarsest level: the mean of what is known
-            mean = (y * mask).sum((2, 3), keepdim=True) / mask.sum((2, 3), keepdim=True
-                                                                   ).clamp_min(1e-8)
-            return torch.where(mask > 0, y, mean.expand_as(y))
+    if bool((mask > 0).all()):  # nothing left to fill at this level
         return y
+    if min(h, w) == 1:  # the coarsest level: the mean of what is known
+        mean = (y * mask).sum((2, 3), keepdim=True) / mask.sum((2, 3), keepdim=True
+                                                               ).clamp_min(1e-8)
+        return torch.where(mask > 0, y, mean.expand_as(y))
     num = F.avg_pool2d(F.pad(y * mask, (0, w % 2, 0, h % 2)), 2)  # (B, C, ceil(H/2), ...)
     den = F.avg_pool2d(F.pad(mask, (0, w % 2, 0, h % 2)), 2)
     coarse = smooth_fill(num / den.clamp_min(1e-8), (den > 0).to(y.dtype))

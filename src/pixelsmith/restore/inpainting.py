@@ -61,15 +61,10 @@ def inpaint(model: LoadedModel | torch.nn.Module, y01: torch.Tensor,
     return torch.where(keep, y01, ((out + 1) / 2).clamp(0, 1).to(y01.dtype))
 
 
-def read_image(path: Path, channels: int) -> torch.Tensor:
-    """An image file at its own size -> float (1, C, H, W) in [0, 1]. Transparency is
-    composited onto white (as for training data). A gray picture given to a colour model
-    is repeated into its three channels; a colour one cannot go to a gray model."""
-    return _fit_channels(read_image_file(path, equal_rgb_is_gray=True).pixels, channels, path)
-
-
-def _fit_channels(pixels: torch.Tensor, channels: int, path: Path) -> torch.Tensor:
-    """uint8 (C, H, W) -> float (1, channels, H, W) in [0, 1] (gray repeated into colour)."""
+def fit_to_inpainter(pixels: torch.Tensor, channels: int, path: Path) -> torch.Tensor:
+    """A decoded picture, uint8 (C, H, W), as the input of a ``channels``-channel inpainter:
+    float (1, channels, H, W) in [0, 1]. A gray picture given to a colour model is repeated
+    into its three channels; a colour one cannot go to a gray model (one-line error)."""
     have = pixels.shape[0]
     if have == 1 and channels == 3:
         pixels = pixels.expand(3, -1, -1)
@@ -111,7 +106,7 @@ def inpaint_files(checkpoint, inputs: list[Path], mask: Path | None,
                 raise
             on_unreadable(path, e)
             continue
-        y01 = _fit_channels(img.pixels, model.net.img_channels, path)
+        y01 = fit_to_inpainter(img.pixels, model.net.img_channels, path)
         m = load_mask_file(mask, *y01.shape[-2:])
         x01 = inpaint(model, y01, m)
         dest = out_dir / f"{path.stem}.png"

@@ -143,8 +143,7 @@ def inpaint_upload(cache: ModelCache, root: str | Path, upload, layers, work_dir
     from pixelsmith.data.image_files import read_image, save_png
     from pixelsmith.data.transforms import rgb_to_gray, uint8_to_unit, unit_to_uint8
     from pixelsmith.registry import BASELINES
-    from pixelsmith.restore.inpainting import inpaint
-    from pixelsmith.restore.inpainting import read_image as read_for_model
+    from pixelsmith.restore.inpainting import fit_to_inpainter, inpaint
 
     if method not in INPAINT_METHODS:
         raise PixelsmithError(f"method must be one of {', '.join(INPAINT_METHODS)}, "
@@ -162,10 +161,11 @@ def inpaint_upload(cache: ModelCache, root: str | Path, upload, layers, work_dir
             raise PixelsmithError(f"{model} is a {net.task} model, not an inpainting one")
         # a gray picture goes through a colour model in its three channels and comes back
         # gray, as from `pixelsmith restore`; colour into a gray model is a one-line error
-        y01 = read_for_model(path, net.net.img_channels)
+        pixels = read_image(path, equal_rgb_is_gray=True).pixels  # decoded once
+        y01 = fit_to_inpainter(pixels, net.net.img_channels, path)
         known = mask_from_layers(layers, *y01.shape[-2:])
         x01, used = inpaint(net, y01, known), model.removeprefix(RUN_PREFIX)
-        if read_image(path, equal_rgb_is_gray=True).pixels.shape[0] < x01.shape[1]:
+        if pixels.shape[0] < x01.shape[1]:
             x01, y01 = uint8_to_unit(rgb_to_gray(unit_to_uint8(x01))), y01[:, :1]
     else:
         y01 = uint8_to_unit(read_image(path, equal_rgb_is_gray=True).pixels[None])
