@@ -96,7 +96,7 @@ def test_unexpected_exceptions_are_one_line_and_debug_shows_the_traceback():
 def test_usage_errors_and_debug_option_go_through_the_same_handler(cli, tmp_path):
     from pixelsmith.errors import one_line
 
-    proc = cli("sample", ok=False)  # a missing argument: click's usage message, status 2
+    proc = cli("evaluate", ok=False)  # a missing argument: click's usage message, status 2
     assert proc.returncode == 2 and "Missing argument" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert one_line(MemoryError()).startswith("out of memory")
