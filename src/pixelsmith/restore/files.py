@@ -197,6 +197,8 @@ def restore_file(r: Restorer, path: Path, out_dir: Path, *, root: Path | None = 
             x01 = r.restore_image(y01, tile=tile, overlap=overlap, sigma=sigma)
     out = to_file_channels(x01, img)
     res.written.append(save_png(out, output_path(path, root, out_dir), img.alpha))
+    if not (degrade or compare):  # nothing to score or show: skip 12 MP of conversions
+        return res
     shown_in = to_file_channels(upscale_for_display(y01.clamp(0, 1), out.shape[-2:]), img)
     if degrade:
         ref = to_file_channels(uint8_to_unit(clean), img)

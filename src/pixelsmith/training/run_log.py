@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import torch
-from torchvision.utils import make_grid, save_image
 
 from pixelsmith.data.transforms import to_uint8
 
@@ -17,6 +16,8 @@ def save_grid(images: torch.Tensor, path: Path, nrow: int | None = None) -> None
     """Write images in [-1, 1] as one PNG grid."""
     nrow = nrow or max(1, int(len(images) ** 0.5))
     path.parent.mkdir(parents=True, exist_ok=True)
+    from torchvision.utils import save_image  # torchvision costs seconds to import: only here
+
     save_image(to_uint8(images).float().div(255), path, nrow=nrow, padding=2, pad_value=1.0)
 
 
@@ -85,6 +86,8 @@ class RunLog:
         if self.enabled:
             save_grid(images, path)
             nrow = max(1, int(len(images) ** 0.5))
+            from torchvision.utils import make_grid
+
             self.tb.add_image(tag, make_grid(to_uint8(images.cpu()), nrow=nrow), step)
         return path
 
