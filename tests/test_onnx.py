@@ -22,6 +22,7 @@ from pixelsmith.errors import PixelsmithError
 from pixelsmith.restore import inpaint, load_inpainter, load_restorer
 from pixelsmith.restore import onnx_export as ox
 from pixelsmith.training import Trainer
+from pixelsmith.zoo import load_pretrained
 
 BASE = ["data.name=digits", "data.img_size=16", "data.max_images=32", "data.patch_size=16",
         "train.steps=1", "train.batch_size=4", "train.num_samples=2", "train.progress=false",
@@ -51,8 +52,7 @@ def runs(tmp_path_factory):
     """runs(name) -> the run folder of a model trained one step, trained on first use (so
     a test skipped for want of onnx trains nothing)."""
     root = tmp_path_factory.mktemp("onnx-runs")
-    configs = {"unet": UNET, "sr": SR, "convlstm": CONVLSTM, "inpaint": INPAINT,
-               "prefill": [*INPAINT, "model.prefill=true", "objective.adv_weight=0"]}
+    configs = {"unet": UNET, "sr": SR, "convlstm": CONVLSTM, "inpaint": INPAINT}
 
     def run(name: str):
         if not (root / name).is_dir():
@@ -162,11 +162,20 @@ def test_one_line_errors(tiny_gan_run, tmp_path, cli):
     assert not list(tmp_path.glob("*.onnx"))
 
 
-def test_prefill_inpainter_is_refused_in_one_line(runs, tmp_path):
+def test_packaged_prefill_inpainter_matches_pytorch_at_any_size(photo, tmp_path):
+    """The shipped inpaint-color (a prefill U-Net: its smooth fill runs a fixed-depth pyramid
+    in the graph) exported once, run at two sizes the export never saw."""
     _need_onnx()
-    with pytest.raises(PixelsmithError, match="model.prefill does not export to ONNX") as e:
-        ox.export_onnx(runs("prefill"), tmp_path / "p.onnx")
-    assert "\n" not in str(e.value) and not list(tmp_path.glob("*.onnx"))
+    out = tmp_path / "inpaint-color.onnx"
+    meta = ox.export_onnx("inpaint-color", out)
+    assert meta["source"] == "pixelsmith:inpaint-color" and meta["task"] == "inpaint"
+    model = load_pretrained("inpaint-color", device="cpu")
+    for y01 in (photo.expand(1, 3, -1, -1), photo.expand(1, 3, -1, -1)[..., :64, :].mT):
+        mask = torch.ones(1, 1, *y01.shape[-2:])
+        mask[:, :, 20:45, 10:40] = 0  # a box hole
+        mask[:, :, ::9] = 0  # and stripes
+        got = ox.run_onnx(out, y01.contiguous(), mask=mask)
+        assert (got - inpaint(model, y01, mask)).abs().max() < TOL
 
 
 def test_missing_extra_names_the_pip_command(tmp_path, monkeypatch):

@@ -46,23 +46,39 @@ class InpaintUNetConfig:
     prefill: bool = False  # predict a correction to a smooth fill of the hole (see above)
 
 
+# Pyramid levels a traced graph (ONNX) always runs: enough for sides up to 2**16 pixels.
+# A level past the 1 x 1 one changes nothing, so the fixed depth gives the eager result.
+EXPORT_DEPTH = 16
+
+
 def smooth_fill(y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """(B, C, H, W) with every missing pixel (mask 0) replaced by a smooth interpolation of
     the known ones: known pixels averaged 2x2 level by level until each pixel of a level
-    has a known one under it (at worst the image mean), then upsampled bilinearly back
-    into the holes, coarsest first. Known pixels are returned unchanged."""
-    h, w = y.shape[-2:]
-    if bool((mask > 0).all()):  # nothing left to fill at this level
+    has a known one under it (at worst, at 1 x 1, the mean of all known pixels), then
+    upsampled bilinearly back into the holes, coarsest first. Known pixels are returned
+    unchanged.
+
+    Eager code stops going down as soon as a level has no hole; under export (torch.export,
+    ONNX) the graph cannot test that, so it always runs ``EXPORT_DEPTH`` levels."""
+    exporting = torch.compiler.is_compiling()
+    if not exporting and bool((mask > 0).all()):  # nothing missing
         return y
-    if min(h, w) == 1:  # the coarsest level: the mean of what is known
-        mean = (y * mask).sum((2, 3), keepdim=True) / mask.sum((2, 3), keepdim=True
-                                                               ).clamp_min(1e-8)
-        return torch.where(mask > 0, y, mean.expand_as(y))
-    num = F.avg_pool2d(F.pad(y * mask, (0, w % 2, 0, h % 2)), 2)  # (B, C, ceil(H/2), ...)
-    den = F.avg_pool2d(F.pad(mask, (0, w % 2, 0, h % 2)), 2)
-    coarse = smooth_fill(num / den.clamp_min(1e-8), (den > 0).to(y.dtype))
-    up = F.interpolate(coarse, scale_factor=2, mode="bilinear", align_corners=False)
-    return torch.where(mask > 0, y, up[..., :h, :w])
+    levels = [(y, mask)]
+    for _ in range(EXPORT_DEPTH):
+        if not exporting and (bool((mask > 0).all()) or max(y.shape[-2:]) == 1):
+            break
+        # ceil_mode keeps odd edges; the pool's divisor cancels in num / den
+        num = F.avg_pool2d(y * mask, 2, ceil_mode=True)  # (B, C, ceil(H/2), ceil(W/2))
+        den = F.avg_pool2d(mask, 2, ceil_mode=True)
+        y, mask = num / den.clamp_min(1e-8), (den > 0).to(y.dtype)
+        levels.append((y, mask))
+    # the coarsest level's holes (none but where nothing at all is known): the known mean
+    mean = (y * mask).sum((2, 3), keepdim=True) / mask.sum((2, 3), keepdim=True).clamp_min(1e-8)
+    out = torch.where(mask > 0, y, mean.expand_as(y))
+    for fine, fine_mask in reversed(levels[:-1]):
+        up = F.interpolate(out, scale_factor=2, mode="bilinear", align_corners=False)
+        out = torch.where(fine_mask > 0, fine, up[..., : fine.shape[-2], : fine.shape[-1]])
+    return out
 
 
 class GatedConv(nn.Module):

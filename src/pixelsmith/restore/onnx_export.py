@@ -118,10 +118,6 @@ def _graph_of(model: Restorer | LoadedModel) -> tuple[nn.Module, list[str], dict
         source = model.path
     elif isinstance(model, LoadedModel) and model.cfg.objective.name == "inpainting":
         net = model.net
-        if getattr(net, "prefill", False):  # its pyramid's depth follows the picture size
-            raise PixelsmithError(f"{model.path}: an inpainter with model.prefill does not "
-                                  "export to ONNX yet (its smooth fill's depth depends on the "
-                                  "image size, which a graph with dynamic H/W cannot follow)")
         meta = {"task": "inpaint", "scale": 1, "img_channels": net.img_channels,
                 "reads_sigma": False}
         names, module, source = ["image", "mask"], InpainterGraph(net), model.path
