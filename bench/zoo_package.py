@@ -11,6 +11,12 @@ An inpainter is scored by bench/inpainting.py on photographs instead (``--bench`
 arguments, e.g. "--photos Kodak24 --crop 256 --num 96 --masks free-form,random-boxes
 --coverage 0.2"; its check e.g. "set=Kodak24,images=3,crop=256,mask=free-form,coverage=0.2").
 
+A generator (GAN, VAE, diffusion) is scored by the evaluate protocol (FID, KID, precision,
+recall and, for a conditional one, class accuracy on the data set's evaluator features),
+drawn with the sampling settings of its config, the ones `pixelsmith sample --model NAME`
+uses (``--bench "--num 10000"``); its check is the mean pixel of a few seeded samples
+("images=8").
+
 Writes src/pixelsmith/zoo/models/NAME/ (or --models-dir). Data through the data root
 ($PIXELSMITH_DATA or --data-root), as every bench script.
 """
@@ -30,7 +36,7 @@ from pixelsmith.errors import PixelsmithError, run_script
 from pixelsmith.restore import benchmark
 from pixelsmith.training.checkpoint import load_checkpoint
 from pixelsmith.zoo import card as zoo_card
-from pixelsmith.zoo.check import check_scores
+from pixelsmith.zoo.check import check_scores, generator_check_values
 from pixelsmith.zoo.loading import load_pretrained
 from pixelsmith.zoo.package import package_run, write_manifest
 
@@ -40,12 +46,16 @@ PROTOCOL = ("restore/benchmark.py: denoising y = x + σ/255·n (seed 0, not clip
 INPAINT_PROTOCOL = ("bench/inpainting.py --photos: non-overlapping tiles of a colour test set, "
                     "one seeded generator per mask kind, holes mid-gray for the baselines; "
                     "PSNR/SSIM of the hole and of the whole tile on 8-bit outputs")
+GENERATOR_PROTOCOL = ("pixelsmith evaluate's protocol: samples drawn with the config's own "
+                      "sampling settings (seed 0, EMA weights, rounded to 8 bits) against as "
+                      "many training images, features of the data set's evaluator network")
 STR_KEYS = ("set", "mask")
 
 
 CHECK_KEYS = {"denoise": ("set", "images", "sigma"), "deblur": ("set", "images", "sigma"),
               "sr": ("set", "images", "scale"),
-              "inpaint": ("set", "images", "crop", "mask", "coverage")}
+              "inpaint": ("set", "images", "crop", "mask", "coverage"),
+              "generate": ("images",)}
 
 
 def _spec(text: str, task: str) -> dict:
@@ -87,12 +97,18 @@ def restoration_bench(args) -> dict:
         "table": table, "figures": {s: v for s, v in ours.items() if v}}
 
 
+def _bench_module(name: str):
+    """A sibling bench script as a module."""
+    path = Path(__file__).with_name(f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def inpainting_bench(args) -> dict:
     """bench/inpainting.py's tables; figures: this model's hole PSNR per mask kind."""
-    path = Path(__file__).with_name("inpainting.py")
-    spec = importlib.util.spec_from_file_location("bench_inpainting", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = _bench_module("inpainting")
     bench_argv = shlex.split(args.bench) + ["--checkpoint", args.name]
     if args.data_root:
         bench_argv += ["--data-root", args.data_root]
@@ -108,6 +124,33 @@ def inpainting_bench(args) -> dict:
     return {"protocol": INPAINT_PROTOCOL, "command": "python bench/inpainting.py " + shlex.join(
         bench_argv), "date": f"{datetime.date.today()}", "device": describe_device("cpu"),
         "table": table, "figures": figures}
+
+
+def generator_bench(args) -> dict:
+    """FID and the rest of the packaged (float16) generator, as `pixelsmith evaluate`."""
+    from pixelsmith.metrics.evaluate import reference_data
+
+    ap = argparse.ArgumentParser(prog="--bench")
+    ap.add_argument("--num", type=int, default=10000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--batch-size", type=int, default=500)
+    ap.add_argument("--evaluator", default=None)
+    opts = ap.parse_args(shlex.split(args.bench))
+    nfe = _bench_module("diffusion_nfe")
+    model = load_pretrained(args.name, models_dir=args.models_dir)
+    reference = reference_data(model.cfg.data, args.data_root, opts.num)
+    values = nfe.score(model, nfe.metrics_for(model), opts, reference)
+    obj = model.cfg.objective
+    how = (f"{obj.sampler}, {obj.sample_steps} steps" if obj.name == "diffusion" else "one pass")
+    row = f"{model.cfg.data.name} {opts.num} samples ({how})"
+    table = ("| model | samples | " + " | ".join(nfe.SHORT[k] for k in values) + " |\n"
+             + "|---|---|" + "---|" * len(values) + "\n"
+             + f"| `{args.name}` | {opts.num} | "
+             + " | ".join(f"{v:.4g}" for v in values.values()) + " |\n")
+    return {"protocol": GENERATOR_PROTOCOL, "command": "python bench/zoo_package.py ... "
+            f"--bench {shlex.quote(args.bench)}", "date": f"{datetime.date.today()}",
+            "device": describe_device("cpu"), "table": table,
+            "figures": {row: {nfe.SHORT[k]: round(v, 4) for k, v in values.items()}}}
 
 
 def main() -> None:
@@ -131,9 +174,8 @@ def main() -> None:
     task = {"gaussian-noise": "denoise", "bicubic-down": "sr", "blur": "deblur"}.get(
         cfg["objective"].get("degradation", {}).get("name"), "inpaint"
         if cfg["objective"]["name"] == "inpainting" else None)
-    if task is None:  # a generator: its bench (FID and the rest) is not wired in here yet
-        raise PixelsmithError(f"{args.run}: a '{cfg['objective']['name']}' run; this script "
-                              "packages and scores restorers and inpainters only")
+    if task is None:
+        task = "generate"
     spec = _spec(args.check, task)  # before the long work: a typo fails at once
     scale = int(cfg["objective"].get("degradation", {}).get("scale", 1) or 1)
     manifest = package_run(args.run, folder, task=task, channels=cfg["data"]["img_channels"],
@@ -142,16 +184,18 @@ def main() -> None:
                            config_file=args.config_file,
                            default=args.default)
     root = data_root(args.data_root)
-    if task == "inpaint":
-        manifest["bench"] = inpainting_bench(args)
-    else:
-        manifest["bench"] = restoration_bench(args)
+    bench = {"inpaint": inpainting_bench, "generate": generator_bench}.get(task,
+                                                                            restoration_bench)
+    manifest["bench"] = bench(args)
     packaged = load_pretrained(args.name, models_dir=args.models_dir)
-    manifest["check"] = {**spec, "seed": 0,
-                         "psnr": check_scores(packaged, {**spec, "seed": 0}, root)}
+    if task == "generate":
+        key, values = "means", generator_check_values(packaged, {**spec, "seed": 0})
+    else:
+        key, values = "psnr", check_scores(packaged, {**spec, "seed": 0}, root)
+    manifest["check"] = {**spec, "seed": 0, key: values}
     write_manifest(folder, manifest)
     print(f"packaged {args.name} in {folder}: {manifest['parameters']:,} parameters, "
-          f"check {manifest['check']['psnr']}")
+          f"check {values}")
 
 
 if __name__ == "__main__":

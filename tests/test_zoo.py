@@ -18,7 +18,7 @@ from pixelsmith.restore import load_restorer
 from pixelsmith.restore.noise_level import estimate_sigma
 from pixelsmith.training import Trainer
 from pixelsmith.zoo import find_card, list_models, load_pretrained, pick_model
-from pixelsmith.zoo.check import check_scores
+from pixelsmith.zoo.check import check_scores, generator_check_values
 from pixelsmith.zoo.package import data_sha256, package_run, write_manifest
 
 PACKAGED = list_models()
@@ -43,6 +43,10 @@ def test_packaged_model_matches_its_manifest(card, shared_data):
     assert m["training"]["data_sha256"] == data_sha256(m["training"]["data"])
     r = load_pretrained(card.name, device="cpu")
     assert sum(p.numel() for p in r.net.parameters()) == m["parameters"]
+    if m["task"] == "generate":  # seeded samples' mean pixels, as packaged (0-255 scale)
+        got = generator_check_values(r, m["check"])
+        assert np.allclose(got, m["check"]["means"], atol=0.1), (got, m["check"]["means"])
+        return
     if m["task"] == "inpaint":  # the generator of an inpainting run
         assert (r.cfg.objective.name, r.net.img_channels) == ("inpainting", m["channels"])
     else:
@@ -247,6 +251,14 @@ def test_packaged_generator_samples_like_the_run(config, network, tmp_path, cli)
     a = generate(packaged, 4, seed=5, labels=labels)
     b = generate(run, 4, seed=5, labels=labels)
     assert a.shape == b.shape and (a - b).abs().max() < 2e-2  # float16 weights only
+    # the zoo check: packaged and run agree; other weights draw other means
+    spec = {"images": 4, "seed": 0}
+    means = generator_check_values(packaged, spec)
+    assert len(means) == 4 and np.allclose(means, generator_check_values(run, spec), atol=0.5)
+    with torch.no_grad():
+        for p in packaged.net.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    assert np.abs(np.subtract(generator_check_values(packaged, spec), means)).max() > 1
 
 
 def test_sample_and_interpolate_name_a_packaged_generator_or_a_run(tmp_path, cli):
@@ -258,9 +270,9 @@ def test_sample_and_interpolate_name_a_packaged_generator_or_a_run(tmp_path, cli
             res = cli(cmd, *args, "--out", out, ok=False)
             assert res.returncode == 2 and says in res.stderr, (cmd, args, res.stderr)
             assert "Traceback" not in res.stderr
-    if PACKAGED:
-        name = PACKAGED[0].name  # a restorer is not a generator, and the other way round
-        res = cli("sample", "--model", name, "--out", out, ok=False)
+    restorers = [c.name for c in PACKAGED if c.task != "generate"]
+    if restorers:  # a restorer is not a generator
+        res = cli("sample", "--model", restorers[0], "--out", out, ok=False)
         assert res.returncode == 2 and "not an image generator" in res.stderr
 
 

@@ -4,7 +4,12 @@ benchmark's protocol (``restore/benchmark.py``): the same noise (one generator s
 images, outputs rounded to 8 bits, PSNR on [0, 255]; SR on the 8-bit Y channel with
 ``scale`` pixels shaved; inpainting: the first ``crop`` px tiles of a photo set (as
 ``bench/inpainting.py --photos`` cuts them), one seeded mask generator, PSNR of the hole.
-Wrong or damaged weights miss the figures by far more than the 0.05 dB the test allows."""
+Wrong or damaged weights miss the figures by far more than the 0.05 dB the test allows.
+
+A generator has no test images to score: its check is the mean pixel value (0-255) of each
+of a few seeded samples (``generator_check_values``), drawn with the sampling settings the
+package records. Wrong weights draw other pictures, which move those means by whole units
+where float noise moves them by hundredths; its FID is in the bench table instead."""
 
 from __future__ import annotations
 
@@ -65,3 +70,14 @@ def check_scores(restorer, spec: dict, root) -> list[float]:
         else:
             raise PixelsmithError(f"check spec {spec} names neither sigma nor scale")
     return [round(v, 3) for v in out]
+
+
+def generator_check_values(model, spec: dict) -> list[float]:
+    """Mean 8-bit pixel of each of ``spec`` = {images, seed} samples of a generator (a
+    conditional one draws classes 0, 1, 2, ... in turn), rounded to 3 decimals."""
+    from pixelsmith.generate import generate
+
+    n, k = int(spec["images"]), model.objective.sample_classes
+    labels = torch.arange(n) % k if k else None
+    x = generate(model, n, seed=int(spec.get("seed", 0)), labels=labels)  # (n, C, H, W)
+    return [round(v, 3) for v in unit_to_uint8((x + 1) / 2).float().mean((1, 2, 3)).tolist()]
