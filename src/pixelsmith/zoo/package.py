@@ -52,6 +52,9 @@ def wall_time(run: Path) -> float | None:
     return round(total + last, 1)
 
 
+BUFFER_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked", "weight_u", "weight_v")
+
+
 def write_weights(run: Path, folder: Path) -> tuple[dict, int]:
     """The run's sampling network in float16 -> ``folder/weights.safetensors``; returns
     the run's meta and the parameter count."""
@@ -70,7 +73,8 @@ def write_weights(run: Path, folder: Path) -> tuple[dict, int]:
     tmp = folder / "weights.safetensors.tmp"
     save_file(state, str(tmp))
     os.replace(tmp, folder / "weights.safetensors")
-    return ckpt.meta, sum(v.numel() for v in state.values())
+    # buffers ship too (batch-norm statistics, spectral-norm vectors) but are not parameters
+    return ckpt.meta, sum(v.numel() for k, v in state.items() if not k.endswith(BUFFER_SUFFIXES))
 
 
 def training_record(run: Path, meta: dict, command: str, package_command: str,
