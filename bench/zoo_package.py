@@ -48,7 +48,7 @@ INPAINT_PROTOCOL = ("bench/inpainting.py --photos: non-overlapping tiles of a co
                     "PSNR/SSIM of the hole and of the whole tile on 8-bit outputs")
 GENERATOR_PROTOCOL = ("pixelsmith evaluate's protocol: samples drawn with the config's own "
                       "sampling settings (seed 0, EMA weights, rounded to 8 bits) against as "
-                      "many training images, features of the data set's evaluator network")
+                      "many reference images, features of the data set's evaluator network")
 STR_KEYS = ("set", "mask")
 
 
@@ -147,8 +147,9 @@ def generator_bench(args) -> dict:
              + "|---|---|" + "---|" * len(values) + "\n"
              + f"| `{args.name}` | {opts.num} | "
              + " | ".join(f"{v:.4g}" for v in values.values()) + " |\n")
-    return {"protocol": GENERATOR_PROTOCOL, "command": "python bench/zoo_package.py ... "
-            f"--bench {shlex.quote(args.bench)}", "date": f"{datetime.date.today()}",
+    return {"protocol": f"{GENERATOR_PROTOCOL}; reference: {reference[1]}",
+            "command": f"python bench/zoo_package.py ... --bench {shlex.quote(args.bench)}",
+            "date": f"{datetime.date.today()}",
             "device": describe_device("cpu"), "table": table,
             "figures": {row: {nfe.SHORT[k]: round(v, 4) for k, v in values.items()}}}
 
