@@ -64,7 +64,7 @@ def metrics_for(model) -> list[str]:
     return ["fid", "kid", "pr"] + (["acc"] if model.objective.sample_classes else [])
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run", help="a diffusion run folder or checkpoint")
     ap.add_argument("--samplers", default="ddim,ddpm,heun,dpm-solver-2m")
@@ -76,11 +76,20 @@ def main() -> None:
     ap.add_argument("--compare", nargs="*", default=[], help="other runs, scored the same way")
     ap.add_argument("--evaluator", default=None, help="evaluator file (default: the cached one)")
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--json", type=Path, default=None, help="append the rows here")
+    ap.add_argument("--json", type=Path, default=None, help="append each row here as it is scored")
+    ap.add_argument("--from-json", type=Path, default=None,
+                    help="sample nothing: print the table and draw the plot of the rows in this "
+                         "file (rows of several runs of this script; the last of a repeat wins)")
     ap.add_argument("--plot", type=Path, default=None, help="FID vs NFE PNG")
     ap.add_argument("--grids", default=None, help="path prefix: one 8x8 grid per sampler at "
                                                   "the largest NFE")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    if args.from_json:
+        rows = read_rows(args.from_json)
+        print(f"{len(rows)} rows of {args.from_json} | "
+              f"`{' '.join(shlex.quote(a) for a in sys.argv)}`")
+        report(rows, args.plot, args.num)
+        return
     samplers = [s.strip() for s in args.samplers.split(",") if s.strip()]
     nfes = [int(n) for n in args.nfe.split(",")]
     for s in samplers:
@@ -106,7 +115,7 @@ def main() -> None:
             rows.append({"model": "diffusion", "sampler": name, "steps": steps,
                          "nfe": SAMPLERS.get(name).nfe(steps), "seconds": time.perf_counter() - t0,
                          **values})
-            print(json.dumps(rows[-1]), flush=True)
+            emit(rows[-1], args.json)
             if args.grids and nfe == max(nfes):
                 out = Path(f"{args.grids}-{name}-{steps}steps.png")
                 out.parent.mkdir(parents=True, exist_ok=True)
@@ -117,8 +126,36 @@ def main() -> None:
         values = score(model, metrics_for(model), args, reference)
         rows.append({"model": f"{model.cfg.model.name} ({run})", "sampler": "-", "steps": "-",
                      "nfe": 1, "seconds": time.perf_counter() - t0, **values})
-        print(json.dumps(rows[-1]), flush=True)
+        emit(rows[-1], args.json)
+    report(rows, args.plot, args.num)
 
+
+def emit(row: dict, path: Path | None) -> None:
+    """Print a scored row and append it to the JSON lines file at once, so an interrupted
+    sweep keeps what it measured."""
+    print(json.dumps(row), flush=True)
+    if path:
+        with path.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+
+
+def read_rows(path: Path) -> list[dict]:
+    """Rows of a JSON lines file, one per (model, sampler, NFE): the last repeat wins."""
+    if not path.is_file():
+        sys.exit(f"{path}: no such file")
+    rows: dict[tuple, dict] = {}
+    for i, line in enumerate(path.read_text().splitlines(), 1):
+        if line.strip():
+            try:
+                r = json.loads(line)
+            except json.JSONDecodeError as e:
+                sys.exit(f"{path}:{i}: not a JSON row ({e.msg})")
+            rows[(r["model"], r["sampler"], r["nfe"])] = r
+    return sorted(rows.values(), key=lambda r: (r["sampler"] == "-", r["sampler"], r["nfe"]))
+
+
+def report(rows: list[dict], plot: Path | None, num: int) -> None:
+    """The Markdown table of the rows and, with a path, their FID-vs-NFE plot."""
     keys = [k for k in SHORT if any(k in r for r in rows)]
     print("\n| model | sampler | steps | NFE | " + " | ".join(SHORT[k] for k in keys)
           + " | time (s) |")
@@ -127,17 +164,21 @@ def main() -> None:
         vals = " | ".join(f"{r[k]:.4g}" if k in r else "-" for k in keys)
         print(f"| {r['model']} | {r['sampler']} | {r['steps']} | {r['nfe']} | {vals} | "
               f"{r['seconds']:.0f} |")
-    if args.json:
-        with args.json.open("a") as f:
-            for r in rows:
-                f.write(json.dumps(r) + "\n")
-    if args.plot:
+    for name in dict.fromkeys(r["sampler"] for r in rows):
+        fid = {r["nfe"]: r["fid"] for r in rows if r["sampler"] == name and "fid" in r}
+        if 20 in fid and 100 in fid:
+            gap = fid[20] / fid[100] - 1
+            print(f"{name}: FID at NFE 20 is {100 * gap:+.1f} % of NFE 100's "
+                  f"({'within' if abs(gap) <= 0.10 else 'outside'} 10 %)")
+    if plot:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
         fig, ax = plt.subplots(figsize=(6, 4))
+        samplers = list(dict.fromkeys(r["sampler"] for r in rows if r["sampler"] != "-"))
+        nfes = sorted({r["nfe"] for r in rows if r["sampler"] != "-"})
         for name in samplers:
             pts = [(r["nfe"], r["fid"]) for r in rows if r["sampler"] == name and "fid" in r]
             ax.plot(*zip(*pts), marker="o", label=name)
@@ -150,13 +191,13 @@ def main() -> None:
         ax.set_xticks(nfes, [str(n) for n in nfes])
         ax.minorticks_off()
         ax.set_xlabel("network evaluations (NFE)")
-        ax.set_ylabel(f"FID ({args.num} samples, evaluator features)")
+        ax.set_ylabel(f"FID ({num} samples, evaluator features)")
         ax.legend()
         ax.grid(alpha=0.3)
-        args.plot.parent.mkdir(parents=True, exist_ok=True)
+        plot.parent.mkdir(parents=True, exist_ok=True)
         fig.tight_layout()
-        fig.savefig(args.plot, dpi=120)
-        print(f"wrote {args.plot}")
+        fig.savefig(plot, dpi=120)
+        print(f"wrote {plot}")
 
 
 if __name__ == "__main__":

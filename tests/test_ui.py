@@ -80,7 +80,8 @@ def test_catalog_finds_runs_and_what_they_do(root):
     assert set(runs) == {"diffusion", "gan", "group/inpaint"}
     assert (runs["gan"].objective, runs["gan"].makes_images) == ("gan", True)
     assert (runs["group/inpaint"].task, runs["group/inpaint"].makes_images) == ("inpaint", False)
-    assert G.generator_names(root) == ["diffusion", "gan"]
+    generators = [c.name for c in list_models() if c.task == "generate"]  # packaged: after
+    assert G.generator_names(root) == ["run: diffusion", "run: gan", *generators]
     # a diffusion model also fills holes (RePaint), as `pixelsmith restore --task inpaint`
     packaged = [c.name for c in list_models() if c.task == "inpaint"]  # listed first
     assert model_choices(root, "inpaint") == [*packaged, "run: diffusion", "run: group/inpaint"]
@@ -335,6 +336,29 @@ def test_ui_command_refuses_bad_options_in_one_line(tmp_path, args, message):
     res = CliRunner().invoke(app, ["ui", *(a.format(tmp=tmp_path) for a in args)])
     assert isinstance(res.exception, PixelsmithError)
     assert re.search(message, str(res.exception)) and "\n" not in str(res.exception)
+
+
+def test_packaged_generator_draws_what_sample_model_writes(root, cache, tmp_path):
+    generators = [c.name for c in list_models() if c.task == "generate"]
+    if not generators:
+        pytest.skip("no packaged generator in this install")
+    name = generators[0]
+    info = G.model_info(cache, root, name)
+    assert info.summary and info.step > 0
+    got = G.generate_grid(cache, root, name, tmp_path, num=6, seed=2)
+    _cli("sample", "--model", name, "--num", 6, "--seed", 2, "-o", tmp_path / "cli.png",
+         "--device", "cpu")
+    assert np.array_equal(_pixels(got), _pixels(tmp_path / "cli.png"))
+    walk = G.interpolate_walk(cache, root, name, tmp_path, steps=3, rows=1, seed=1)
+    assert len(walk.frames) == 3 and walk.gif.is_file()
+    # "run: gan" and the plain run name are the same run; a restorer is no generator
+    same = G.generate_grid(cache, root, "run: gan", tmp_path, num=2, seed=0)
+    plain = G.generate_grid(cache, root, "gan", tmp_path, num=2, seed=0)
+    assert np.array_equal(_pixels(same), _pixels(plain))
+    restorers = [c.name for c in list_models() if c.task != "generate"]
+    if restorers:
+        with pytest.raises(PixelsmithError, match="mends pictures"):
+            G.generate_grid(cache, root, restorers[0], tmp_path, num=2)
 
 
 def test_diffusion_sampler_settings_and_repaint(root, cache, tmp_path):

@@ -152,7 +152,7 @@ def _generate_tab(gr, app, ctx: _Context) -> None:
     names = G.generator_names(ctx.root)
     with gr.Row():
         with gr.Column(scale=1):
-            run = _runs(gr, names, "generator (a run with a checkpoint)", "generate-run")
+            run = _runs(gr, names, "generator (run: NAME, or packaged)", "generate-run")
             _listed_on_load(gr, app, run, lambda: G.generator_names(ctx.root))
             info = gr.Markdown(elem_id="generate-info")
             num = gr.Slider(1, 256, value=16, step=1, label="images", elem_id="generate-num")
@@ -178,11 +178,13 @@ def _generate_tab(gr, app, ctx: _Context) -> None:
 
     def describe(name):
         if not name:
-            raise PixelsmithError(f"no generator runs with a checkpoint under {ctx.root}")
+            raise PixelsmithError("choose a generator first")
         m = G.model_info(ctx.cache, ctx.root, name)
         kind = f"conditional, {m.num_classes} classes" if m.num_classes else "unconditional"
         text = (f"{kind}; {m.img_size} px, {m.img_channels} channel(s); checkpoint at step "
                 f"{m.step}")
+        if m.summary:
+            text = f"packaged: {m.summary}\n\n{text}"
         show = gr.update(visible=bool(m.num_classes))
         own = m.sampling  # a diffusion run: its own sampler settings, to change
         return (text, show, show, gr.update(visible=m.truncation is not None),
@@ -216,7 +218,7 @@ def _interpolate_tab(gr, app, ctx: _Context) -> None:
     frames = gr.State([])
     with gr.Row():
         with gr.Column(scale=1):
-            run = _runs(gr, names, "generator (a run with a checkpoint)", "interpolate-run")
+            run = _runs(gr, names, "generator (run: NAME, or packaged)", "interpolate-run")
             _listed_on_load(gr, app, run, lambda: G.generator_names(ctx.root))
             mode = gr.Radio(["random ends (seed)", "two seeds (sample A to sample B)",
                              "two uploaded pictures (models with an encoder)"],

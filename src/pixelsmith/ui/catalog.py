@@ -144,6 +144,22 @@ class ModelCache:
                         lambda: load_model(ckpt, device=self.device, use_ema=use_ema,
                                            overrides=list(overrides)))
 
+    def packaged_generator(self, name: str, *, overrides: tuple[str, ...] = ()):
+        """A packaged generator (``pixelsmith models``) as ``generate.load_model`` gives a
+        run's, sampling as ``overrides`` say (its weights are the EMA ones already)."""
+        from pixelsmith.generate import load_model
+        from pixelsmith.zoo import find_card
+        from pixelsmith.zoo.loading import card_checkpoint
+
+        card = find_card(name)
+        if card.task != "generate":
+            raise PixelsmithError(f"packaged model '{name}' is a {card.task} model: it mends "
+                                  "pictures rather than drawing new ones (use the Restore or "
+                                  "Inpaint tab)")
+        return self.get(("packaged", name, tuple(overrides)),
+                        lambda: load_model(card_checkpoint(card), device=self.device,
+                                           overrides=list(overrides)))
+
     def restorer(self, root: Path, choice: str):
         """A ``Restorer`` or an inpainter's ``LoadedModel`` for a ``model_choices`` entry."""
         from pixelsmith.restore import load_inpainter, load_restorer

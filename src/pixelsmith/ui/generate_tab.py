@@ -1,4 +1,5 @@
-"""The Generate and Interpolate tabs: sample grids and walks from a run's generator, through
+"""The Generate and Interpolate tabs: sample grids and walks from a run's generator or a
+packaged one (``pixelsmith models``), through
 the same library calls as ``pixelsmith sample`` and ``pixelsmith interpolate`` (so the same
 seed gives the same images, byte for byte in the PNG).
 
@@ -15,7 +16,7 @@ import torch
 
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.generate.loading import sampling_settings
-from pixelsmith.ui.catalog import ModelCache, find_run, find_runs
+from pixelsmith.ui.catalog import RUN_PREFIX, ModelCache, find_run, find_runs
 from pixelsmith.ui.uploads import check_upload, out_dir
 
 MAX_GRID = 1024  # images in one grid of the page; more belong in `pixelsmith sample -o DIR`
@@ -33,6 +34,7 @@ class ModelInfo:
     step: int  # the checkpoint's step
     truncation: float | None  # the run's truncation setting; None: the model has none
     sampling: dict  # the run's own diffusion sampler settings (sampler, sample_steps, ...)
+    summary: str = ""  # a packaged model's one-line summary from its manifest
 
 
 @dataclass
@@ -43,13 +45,32 @@ class WalkResult:
 
 
 def generator_names(root: str | Path) -> list[str]:
-    """Runs under ``root`` that draw new images (GANs, VAEs, ...) and have a checkpoint."""
-    return [e.name for e in find_runs(root) if e.makes_images and e.has_checkpoint]
+    """What draws new images (GANs, VAEs, diffusion): the runs under ``root`` with a
+    checkpoint as ``run: NAME``, then the packaged generators by name."""
+    from pixelsmith.zoo import list_models
+
+    runs = [RUN_PREFIX + e.name for e in find_runs(root) if e.makes_images and e.has_checkpoint]
+    return runs + [c.name for c in list_models() if c.task == "generate"]
+
+
+def _packaged_name(root: str | Path, name: str) -> str | None:
+    """``name`` as a packaged generator, or None when it names a run: ``run: NAME``, or a
+    plain name that is a run folder under ``root`` (the run wins over a packaged model)."""
+    from pixelsmith.zoo import list_models
+
+    if not name or name.startswith(RUN_PREFIX):
+        return None
+    if any(e.name == name for e in find_runs(root)):
+        return None
+    return name if any(c.name == name for c in list_models()) else None
 
 
 def _generator(cache: ModelCache, root: str | Path, name: str, use_ema: bool = True,
                overrides: tuple[str, ...] = ()):
-    entry = find_run(root, name)
+    packaged = _packaged_name(root, name)
+    if packaged is not None:
+        return cache.packaged_generator(packaged, overrides=overrides)
+    entry = find_run(root, name.removeprefix(RUN_PREFIX))
     if not entry.makes_images:
         raise PixelsmithError(f"run '{name}' is a {entry.objective} model: it mends pictures "
                               "rather than drawing new ones (use the Restore or Inpaint tab)")
@@ -67,9 +88,15 @@ def model_info(cache: ModelCache, root: str | Path, name: str) -> ModelInfo:
         can_encode = False
     sampling = sampling_settings(model)  # what is left after truncation: diffusion's
     trunc = sampling.pop("truncation", None)
+    packaged = _packaged_name(root, name)
+    summary = ""
+    if packaged is not None:
+        from pixelsmith.zoo import find_card
+
+        summary = find_card(packaged).manifest.get("summary", "")
     return ModelInfo(obj.sample_classes, can_encode, obj.info.img_size, obj.info.img_channels,
                      int(model.meta.get("step") or 0), None if trunc is None else float(trunc),
-                     sampling)
+                     sampling, summary)
 
 
 def _given(value) -> bool:

@@ -1,0 +1,56 @@
+"""bench/diffusion_nfe.py's report mode: rows gathered over several interrupted sweeps are
+merged (the last repeat wins), tabled, checked for "20 steps within 10 % of 100" and
+plotted, without sampling anything."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "diffusion_nfe.py"
+
+
+@pytest.fixture(scope="module")
+def nfe_bench():
+    spec = importlib.util.spec_from_file_location("diffusion_nfe", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _row(model, sampler, nfe, fid):
+    return {"model": model, "sampler": sampler, "steps": nfe, "nfe": nfe, "seconds": 1.0,
+            "fid": fid, "kid": fid / 100, "precision": 0.7, "recall": 0.8}
+
+
+def test_report_merges_rows_checks_the_ten_percent_rule_and_plots(nfe_bench, tmp_path, capsys):
+    rows = tmp_path / "nfe.jsonl"
+    lines = [_row("diffusion", "dpm-solver-2m", 20, 9.0),  # replaced by the repeat below
+             _row("diffusion", "dpm-solver-2m", 100, 2.5),
+             _row("diffusion", "ddim", 20, 4.0), _row("diffusion", "ddim", 100, 3.0),
+             _row("diffusion", "dpm-solver-2m", 20, 2.6),
+             {**_row("dcgan (runs/x)", "-", 1, 0.7), "steps": "-"}]
+    rows.write_text("\n".join(json.dumps(r) for r in lines) + "\n")
+    plot = tmp_path / "fid.png"
+    nfe_bench.main(["unused-run", "--from-json", str(rows), "--num", "2000", "--plot", str(plot)])
+    text = capsys.readouterr().out
+    table = [ln for ln in text.splitlines() if ln.startswith("| diffusion")]
+    assert len(table) == 4  # five diffusion rows, one repeat
+    assert "| diffusion | dpm-solver-2m | 20 | 20 | 2.6 |" in text
+    # 2.6 / 2.5 - 1 = +4.0 %; 4.0 / 3.0 - 1 = +33.3 %
+    assert "dpm-solver-2m: FID at NFE 20 is +4.0 % of NFE 100's (within 10 %)" in text
+    assert "ddim: FID at NFE 20 is +33.3 % of NFE 100's (outside 10 %)" in text
+    assert "| dcgan (runs/x) | - | - | 1 | 0.7 |" in text
+    with Image.open(plot) as im:
+        assert im.size[0] > 300 and im.size[1] > 200
+
+
+def test_report_names_a_bad_row(nfe_bench, tmp_path):
+    rows = tmp_path / "nfe.jsonl"
+    rows.write_text(json.dumps(_row("diffusion", "ddim", 20, 3.0)) + "\n{not json\n")
+    with pytest.raises(SystemExit, match=f"{rows}:2: not a JSON row"):
+        nfe_bench.main(["unused-run", "--from-json", str(rows)])
+    with pytest.raises(SystemExit, match="none.jsonl: no such file"):
+        nfe_bench.main(["unused-run", "--from-json", str(tmp_path / "none.jsonl")])
