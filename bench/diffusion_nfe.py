@@ -24,6 +24,7 @@ import re
 import shlex
 import sys
 import time
+from numbers import Integral, Real
 from pathlib import Path
 
 import torch
@@ -84,11 +85,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--grids", default=None, help="path prefix: one 8x8 grid per sampler at "
                                                   "the largest NFE")
     args = ap.parse_args(argv)
+    command = shlex.join(["bench/diffusion_nfe.py", *(sys.argv[1:] if argv is None else argv)])
     if args.from_json:
         rows = read_rows(args.from_json)
-        print(f"{len(rows)} rows of {args.from_json} | "
-              f"`{' '.join(shlex.quote(a) for a in sys.argv)}`")
-        report(rows, args.plot, args.num)
+        print(f"{len(rows)} rows of {args.from_json} | `{command}`")
+        report(rows, args.plot, next((r["num"] for r in rows if "num" in r), args.num))
         return
     samplers = [s.strip() for s in args.samplers.split(",") if s.strip()]
     nfes = [int(n) for n in args.nfe.split(",")]
@@ -103,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{datetime.date.today()} | {platform.processor() or platform.machine()} "
           f"{device} threads {torch.get_num_threads()} | torch {torch.__version__} | "
           f"run {args.run} step {base.meta.get('step')} | {args.num} samples vs "
-          f"{reference[1]} | `{' '.join(shlex.quote(a) for a in sys.argv)}`", flush=True)
+          f"{reference[1]} | `{command}`", flush=True)
     rows = []
     for name in samplers:
         for nfe in nfes:
@@ -113,8 +114,8 @@ def main(argv: list[str] | None = None) -> None:
             t0 = time.perf_counter()
             values = score(model, metrics_for(model), args, reference)
             rows.append({"model": "diffusion", "sampler": name, "steps": steps,
-                         "nfe": SAMPLERS.get(name).nfe(steps), "seconds": time.perf_counter() - t0,
-                         **values})
+                         "nfe": SAMPLERS.get(name).nfe(steps), "num": args.num,
+                         "seconds": time.perf_counter() - t0, **values})
             emit(rows[-1], args.json)
             if args.grids and nfe == max(nfes):
                 out = Path(f"{args.grids}-{name}-{steps}steps.png")
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
         t0 = time.perf_counter()
         values = score(model, metrics_for(model), args, reference)
         rows.append({"model": f"{model.cfg.model.name} ({run})", "sampler": "-", "steps": "-",
-                     "nfe": 1, "seconds": time.perf_counter() - t0, **values})
+                     "nfe": 1, "num": args.num, "seconds": time.perf_counter() - t0, **values})
         emit(rows[-1], args.json)
     report(rows, args.plot, args.num)
 
@@ -151,19 +152,29 @@ def read_rows(path: Path) -> list[dict]:
             except json.JSONDecodeError as e:
                 sys.exit(f"{path}:{i}: not a JSON row ({e.msg})")
             rows[(r["model"], r["sampler"], r["nfe"])] = r
+    nums = sorted({r["num"] for r in rows.values() if "num" in r})
+    if len(nums) > 1:  # FID depends on the sample count: such rows are not comparable
+        sys.exit(f"{path}: rows of {' and '.join(map(str, nums))} samples; a table compares "
+                 "one sample count (keep each in its own file)")
     return sorted(rows.values(), key=lambda r: (r["sampler"] == "-", r["sampler"], r["nfe"]))
+
+
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    """A Markdown table, floats to 4 significant digits (this script's and zoo_package's)."""
+    def cell(v) -> str:  # numpy's floats too; ints (steps, NFE, samples) as they are
+        return f"{v:.4g}" if isinstance(v, Real) and not isinstance(v, Integral) else str(v)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows]) + "\n"
 
 
 def report(rows: list[dict], plot: Path | None, num: int) -> None:
     """The Markdown table of the rows and, with a path, their FID-vs-NFE plot."""
     keys = [k for k in SHORT if any(k in r for r in rows)]
-    print("\n| model | sampler | steps | NFE | " + " | ".join(SHORT[k] for k in keys)
-          + " | time (s) |")
-    print("|---|---|---|---|" + "---|" * len(keys) + "---|")
-    for r in rows:
-        vals = " | ".join(f"{r[k]:.4g}" if k in r else "-" for k in keys)
-        print(f"| {r['model']} | {r['sampler']} | {r['steps']} | {r['nfe']} | {vals} | "
-              f"{r['seconds']:.0f} |")
+    print("\n" + markdown_table(
+        ["model", "sampler", "steps", "NFE", "samples", *(SHORT[k] for k in keys), "time (s)"],
+        [[r["model"], r["sampler"], r["steps"], r["nfe"], r.get("num", "?"),
+          *(r.get(k, "-") for k in keys), round(r["seconds"])] for r in rows]))
     for name in dict.fromkeys(r["sampler"] for r in rows):
         fid = {r["nfe"]: r["fid"] for r in rows if r["sampler"] == name and "fid" in r}
         if 20 in fid and 100 in fid:

@@ -143,10 +143,8 @@ def generator_bench(args) -> dict:
     obj = model.cfg.objective
     how = (f"{obj.sampler}, {obj.sample_steps} steps" if obj.name == "diffusion" else "one pass")
     row = f"{model.cfg.data.name} {opts.num} samples ({how})"
-    table = ("| model | samples | " + " | ".join(nfe.SHORT[k] for k in values) + " |\n"
-             + "|---|---|" + "---|" * len(values) + "\n"
-             + f"| `{args.name}` | {opts.num} | "
-             + " | ".join(f"{v:.4g}" for v in values.values()) + " |\n")
+    table = nfe.markdown_table(["model", "samples", *(nfe.SHORT[k] for k in values)],
+                               [[f"`{args.name}`", opts.num, *values.values()]])
     return {"protocol": f"{GENERATOR_PROTOCOL}; reference: {reference[1]}",
             "command": f"python bench/zoo_package.py ... --bench {shlex.quote(args.bench)}",
             "date": f"{datetime.date.today()}",

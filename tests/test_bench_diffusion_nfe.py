@@ -20,8 +20,9 @@ def nfe_bench():
     return module
 
 
-def _row(model, sampler, nfe, fid):
-    return {"model": model, "sampler": sampler, "steps": nfe, "nfe": nfe, "seconds": 1.0,
+def _row(model, sampler, nfe, fid, num=2000):
+    return {"model": model, "sampler": sampler, "steps": nfe, "nfe": nfe, "num": num,
+            "seconds": 1.0,
             "fid": fid, "kid": fid / 100, "precision": 0.7, "recall": 0.8}
 
 
@@ -34,15 +35,16 @@ def test_report_merges_rows_checks_the_ten_percent_rule_and_plots(nfe_bench, tmp
              {**_row("dcgan (runs/x)", "-", 1, 0.7), "steps": "-"}]
     rows.write_text("\n".join(json.dumps(r) for r in lines) + "\n")
     plot = tmp_path / "fid.png"
-    nfe_bench.main(["unused-run", "--from-json", str(rows), "--num", "2000", "--plot", str(plot)])
+    nfe_bench.main(["unused-run", "--from-json", str(rows), "--plot", str(plot)])
     text = capsys.readouterr().out
+    assert f"`bench/diffusion_nfe.py unused-run --from-json {rows} --plot {plot}`" in text
     table = [ln for ln in text.splitlines() if ln.startswith("| diffusion")]
     assert len(table) == 4  # five diffusion rows, one repeat
-    assert "| diffusion | dpm-solver-2m | 20 | 20 | 2.6 |" in text
+    assert "| diffusion | dpm-solver-2m | 20 | 20 | 2000 | 2.6 | 0.026 | 0.7 | 0.8 | 1 |" in text
     # 2.6 / 2.5 - 1 = +4.0 %; 4.0 / 3.0 - 1 = +33.3 %
     assert "dpm-solver-2m: FID at NFE 20 is +4.0 % of NFE 100's (within 10 %)" in text
     assert "ddim: FID at NFE 20 is +33.3 % of NFE 100's (outside 10 %)" in text
-    assert "| dcgan (runs/x) | - | - | 1 | 0.7 |" in text
+    assert "| dcgan (runs/x) | - | - | 1 | 2000 | 0.7 |" in text
     with Image.open(plot) as im:
         assert im.size[0] > 300 and im.size[1] > 200
 
@@ -54,3 +56,21 @@ def test_report_names_a_bad_row(nfe_bench, tmp_path):
         nfe_bench.main(["unused-run", "--from-json", str(rows)])
     with pytest.raises(SystemExit, match="none.jsonl: no such file"):
         nfe_bench.main(["unused-run", "--from-json", str(tmp_path / "none.jsonl")])
+
+
+def test_report_refuses_to_table_two_sample_counts(nfe_bench, tmp_path):
+    """FID at 2,000 and at 10,000 samples are not comparable: one file, one count."""
+    rows = tmp_path / "nfe.jsonl"
+    rows.write_text(json.dumps(_row("diffusion", "ddim", 20, 3.0)) + "\n"
+                    + json.dumps(_row("diffusion", "ddim", 50, 2.0, num=10000)) + "\n")
+    with pytest.raises(SystemExit, match="rows of 2000 and 10000 samples"):
+        nfe_bench.main(["unused-run", "--from-json", str(rows)])
+
+
+def test_markdown_table_formats_floats_and_keeps_counts(nfe_bench):
+    import numpy as np
+
+    text = nfe_bench.markdown_table(["model", "samples", "FID"],
+                                    [["a", 10000, np.float32(2.123456)], ["b", 2000, 0.70018]])
+    assert text.splitlines() == ["| model | samples | FID |", "|---|---|---|",
+                                 "| a | 10000 | 2.123 |", "| b | 2000 | 0.7002 |"]

@@ -24,7 +24,7 @@ from pixelsmith.ui import MISSING, require_gradio
 from pixelsmith.ui import generate_tab as G
 from pixelsmith.ui import restore_tab as R
 from pixelsmith.ui import runs_tab as T
-from pixelsmith.ui.catalog import ModelCache, find_runs, model_choices
+from pixelsmith.ui.catalog import ModelCache, find_runs, model_choices, resolve_choice
 from pixelsmith.ui.serving import free_port
 from pixelsmith.ui.uploads import check_upload, read_upload
 from pixelsmith.zoo import list_models
@@ -87,6 +87,25 @@ def test_catalog_finds_runs_and_what_they_do(root):
     assert model_choices(root, "inpaint") == [*packaged, "run: diffusion", "run: group/inpaint"]
     if HAS_DENOISER:
         assert "denoise-gray" in model_choices(root, "denoise")
+
+
+def test_picker_entries_resolve_to_a_run_or_a_packaged_model(root, tmp_path):
+    """One rule for every tab: "run: NAME" is a run, another name a packaged model; the
+    generator tabs also take a bare run name, and a run shadows a packaged model."""
+    assert resolve_choice(root, "run: group/inpaint").run.name == "group/inpaint"
+    assert resolve_choice(root, "gan", plain_runs=True).run.name == "gan"
+    assert resolve_choice(root, "gan").packaged == "gan"  # the Restore tab's packaged names
+    for bad, flags in [("run: nope", {}), ("nope", {"plain_runs": True})]:
+        with pytest.raises(PixelsmithError, match=r"no run 'nope' under .* \(runs there: "):
+            resolve_choice(root, bad, **flags)
+    with pytest.raises(PixelsmithError, match="choose a model first"):
+        resolve_choice(root, "")
+    packaged = [c.name for c in list_models()]
+    if packaged:
+        assert resolve_choice(root, packaged[0], plain_runs=True).packaged == packaged[0]
+        shutil.copytree(root / "gan", tmp_path / packaged[0])  # a run of the same name
+        assert resolve_choice(tmp_path, packaged[0], plain_runs=True).run.path == \
+            tmp_path / packaged[0]
 
 
 def test_runs_tab_config_curves_grids_and_records(root, tmp_path):

@@ -19,7 +19,7 @@ from pixelsmith.errors import PixelsmithError
 
 MAX_DEPTH = 3  # runs/<group>/<run>/ at most: deeper folders are a run's own files
 SKIP = {"checkpoints", "samples", "tensorboard"}  # a run's own folders, never runs themselves
-RUN_PREFIX = "run: "  # restorers and inpainters are offered as packaged names and "run: NAME"
+RUN_PREFIX = "run: "  # the pickers offer trained runs as "run: NAME", packaged models by name
 FILLS_BY_SAMPLING = ("diffusion",)  # generators that also inpaint (RePaint), as restore does
 
 
@@ -103,6 +103,34 @@ def find_run(root: str | Path, name: str) -> RunEntry:
     raise PixelsmithError(f"no run '{name}' under {root} (runs there: {have})")
 
 
+@dataclass(frozen=True)
+class Choice:
+    """One entry of a model picker, resolved: a trained run or a packaged model."""
+
+    run: RunEntry | None  # the run, when the entry names one
+    packaged: str | None  # else the packaged model's name
+
+
+def resolve_choice(root: str | Path, name: str, *, plain_runs: bool = False) -> Choice:
+    """What a picker entry names. ``run: NAME`` is the run NAME under ``root`` (one-line
+    error when there is none); another name is a packaged model, except that with
+    ``plain_runs`` a bare name that is also a run folder means the run (library callers
+    name runs bare; the run wins over a packaged model of the same name)."""
+    if not name:
+        raise PixelsmithError("choose a model first")
+    if name.startswith(RUN_PREFIX):
+        return Choice(find_run(root, name[len(RUN_PREFIX):]), None)
+    if plain_runs:
+        from pixelsmith.zoo import list_models
+
+        runs = {e.name: e for e in find_runs(root)}
+        if name in runs:
+            return Choice(runs[name], None)
+        if not any(c.name == name for c in list_models()):
+            return Choice(find_run(root, name), None)  # neither: the error naming the runs
+    return Choice(None, name)
+
+
 def model_choices(root: str | Path, task: str) -> list[str]:
     """The models that do ``task`` (denoise, sr, deblur, inpaint): the packaged ones by
     name, then the trained runs under ``root`` as ``run: NAME`` (for inpaint also the
@@ -166,8 +194,8 @@ class ModelCache:
         from pixelsmith.training.checkpoint import resolve_checkpoint
         from pixelsmith.zoo import find_card, load_pretrained
 
-        if choice.startswith(RUN_PREFIX):
-            entry = find_run(root, choice[len(RUN_PREFIX):])
+        entry = resolve_choice(root, choice).run
+        if entry is not None:
             ckpt = resolve_checkpoint(entry.path)
             fills = entry.task == "inpaint" or entry.objective in FILLS_BY_SAMPLING
             load = load_inpainter if fills else load_restorer

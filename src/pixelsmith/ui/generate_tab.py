@@ -16,7 +16,7 @@ import torch
 
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.generate.loading import sampling_settings
-from pixelsmith.ui.catalog import RUN_PREFIX, ModelCache, find_run, find_runs
+from pixelsmith.ui.catalog import RUN_PREFIX, Choice, ModelCache, find_runs, resolve_choice
 from pixelsmith.ui.uploads import check_upload, out_dir
 
 MAX_GRID = 1024  # images in one grid of the page; more belong in `pixelsmith sample -o DIR`
@@ -53,32 +53,21 @@ def generator_names(root: str | Path) -> list[str]:
     return runs + [c.name for c in list_models() if c.task == "generate"]
 
 
-def _packaged_name(root: str | Path, name: str) -> str | None:
-    """``name`` as a packaged generator, or None when it names a run: ``run: NAME``, or a
-    plain name that is a run folder under ``root`` (the run wins over a packaged model)."""
-    from pixelsmith.zoo import list_models
-
-    if not name or name.startswith(RUN_PREFIX):
-        return None
-    if any(e.name == name for e in find_runs(root)):
-        return None
-    return name if any(c.name == name for c in list_models()) else None
-
-
-def _generator(cache: ModelCache, root: str | Path, name: str, use_ema: bool = True,
+def _generator(cache: ModelCache, choice: Choice, use_ema: bool = True,
                overrides: tuple[str, ...] = ()):
-    packaged = _packaged_name(root, name)
-    if packaged is not None:
-        return cache.packaged_generator(packaged, overrides=overrides)
-    entry = find_run(root, name.removeprefix(RUN_PREFIX))
+    if choice.packaged is not None:
+        return cache.packaged_generator(choice.packaged, overrides=overrides)
+    entry = choice.run
     if not entry.makes_images:
-        raise PixelsmithError(f"run '{name}' is a {entry.objective} model: it mends pictures "
-                              "rather than drawing new ones (use the Restore or Inpaint tab)")
+        raise PixelsmithError(f"run '{entry.name}' is a {entry.objective} model: it mends "
+                              "pictures rather than drawing new ones (use the Restore or "
+                              "Inpaint tab)")
     return cache.generator(entry.path, use_ema=use_ema, overrides=overrides)
 
 
 def model_info(cache: ModelCache, root: str | Path, name: str) -> ModelInfo:
-    model = _generator(cache, root, name)
+    choice = resolve_choice(root, name, plain_runs=True)
+    model = _generator(cache, choice)
     obj = model.objective
     try:  # whether the objective encodes pictures: try it on one blank image
         x = torch.zeros(1, obj.info.img_channels, obj.info.img_size, obj.info.img_size)
@@ -88,12 +77,11 @@ def model_info(cache: ModelCache, root: str | Path, name: str) -> ModelInfo:
         can_encode = False
     sampling = sampling_settings(model)  # what is left after truncation: diffusion's
     trunc = sampling.pop("truncation", None)
-    packaged = _packaged_name(root, name)
     summary = ""
-    if packaged is not None:
+    if choice.packaged is not None:
         from pixelsmith.zoo import find_card
 
-        summary = find_card(packaged).manifest.get("summary", "")
+        summary = find_card(choice.packaged).manifest.get("summary", "")
     return ModelInfo(obj.sample_classes, can_encode, obj.info.img_size, obj.info.img_channels,
                      int(model.meta.get("step") or 0), None if trunc is None else float(trunc),
                      sampling, summary)
@@ -139,7 +127,7 @@ def generate_grid(cache: ModelCache, root: str | Path, name: str, work_dir: str 
     if not 1 <= num <= MAX_GRID:
         raise PixelsmithError(f"number of images must be in 1..{MAX_GRID}, got {num} (more: "
                               "pixelsmith sample RUN --num N -o FOLDER)")
-    model = _generator(cache, root, name, use_ema, overrides)
+    model = _generator(cache, resolve_choice(root, name, plain_runs=True), use_ema, overrides)
     out = out_dir(work_dir, "generate-") / f"samples_seed{seed}.png"
     if per_class:
         check_grid(model, num * max(model.objective.sample_classes, 1), out)
@@ -170,7 +158,7 @@ def interpolate_walk(cache: ModelCache, root: str | Path, name: str, work_dir: s
         if any(p is None for p in between):
             raise PixelsmithError("upload two pictures to walk between them")
         between = tuple(check_upload(p, max_upload_bytes) for p in between)
-    model = _generator(cache, root, name, use_ema, overrides)
+    model = _generator(cache, resolve_choice(root, name, plain_runs=True), use_ema, overrides)
     seeds = None if between is not None or not _given(seed_b) else (seed, int(seed_b))
     frames = interpolate(model, steps, rows=rows, seed=seed, class_index=_class(class_index),
                          between=between, seeds=seeds)
