@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("run", help="a diffusion run folder or checkpoint")
     ap.add_argument("--samplers", default="ddim,ddpm,heun,dpm-solver-2m")
     ap.add_argument("--nfe", default="10,20,50,100")
-    ap.add_argument("--num", type=int, default=10000, help="generated and reference images")
+    ap.add_argument("--num", type=int, default=10000, help="generated and reference images "
+                    "(with --from-json: the count of rows that do not record theirs)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batch-size", type=int, default=500)
     ap.add_argument("--guidance", type=float, default=None, help="conditional models")
@@ -85,11 +86,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--grids", default=None, help="path prefix: one 8x8 grid per sampler at "
                                                   "the largest NFE")
     args = ap.parse_args(argv)
-    command = shlex.join(["bench/diffusion_nfe.py", *(sys.argv[1:] if argv is None else argv)])
+    command = shlex.join(sys.argv if argv is None else ["bench/diffusion_nfe.py", *argv])
     if args.from_json:
-        rows = read_rows(args.from_json)
+        rows = read_rows(args.from_json, args.num)
         print(f"{len(rows)} rows of {args.from_json} | `{command}`")
-        report(rows, args.plot, next((r["num"] for r in rows if "num" in r), args.num))
+        report(rows, args.plot, rows[0]["num"] if rows else args.num)
         return
     samplers = [s.strip() for s in args.samplers.split(",") if s.strip()]
     nfes = [int(n) for n in args.nfe.split(",")]
@@ -140,8 +141,9 @@ def emit(row: dict, path: Path | None) -> None:
             f.write(json.dumps(row) + "\n")
 
 
-def read_rows(path: Path) -> list[dict]:
-    """Rows of a JSON lines file, one per (model, sampler, NFE): the last repeat wins."""
+def read_rows(path: Path, num: int) -> list[dict]:
+    """Rows of a JSON lines file, one per (model, sampler, NFE): the last repeat wins. A row
+    without its sample count (written before rows recorded it) counts as ``num``."""
     if not path.is_file():
         sys.exit(f"{path}: no such file")
     rows: dict[tuple, dict] = {}
@@ -151,8 +153,8 @@ def read_rows(path: Path) -> list[dict]:
                 r = json.loads(line)
             except json.JSONDecodeError as e:
                 sys.exit(f"{path}:{i}: not a JSON row ({e.msg})")
-            rows[(r["model"], r["sampler"], r["nfe"])] = r
-    nums = sorted({r["num"] for r in rows.values() if "num" in r})
+            rows[(r["model"], r["sampler"], r["nfe"])] = {"num": num, **r}
+    nums = sorted({r["num"] for r in rows.values()})
     if len(nums) > 1:  # FID depends on the sample count: such rows are not comparable
         sys.exit(f"{path}: rows of {' and '.join(map(str, nums))} samples; a table compares "
                  "one sample count (keep each in its own file)")
@@ -173,8 +175,8 @@ def report(rows: list[dict], plot: Path | None, num: int) -> None:
     keys = [k for k in SHORT if any(k in r for r in rows)]
     print("\n" + markdown_table(
         ["model", "sampler", "steps", "NFE", "samples", *(SHORT[k] for k in keys), "time (s)"],
-        [[r["model"], r["sampler"], r["steps"], r["nfe"], r.get("num", "?"),
-          *(r.get(k, "-") for k in keys), round(r["seconds"])] for r in rows]))
+        [[r["model"], r["sampler"], r["steps"], r["nfe"], r["num"],
+          *(r.get(k, "-") for k in keys), round(r["seconds"])] for r in rows]), end="")
     for name in dict.fromkeys(r["sampler"] for r in rows):
         fid = {r["nfe"]: r["fid"] for r in rows if r["sampler"] == name and "fid" in r}
         if 20 in fid and 100 in fid:

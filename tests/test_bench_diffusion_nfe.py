@@ -58,13 +58,20 @@ def test_report_names_a_bad_row(nfe_bench, tmp_path):
         nfe_bench.main(["unused-run", "--from-json", str(tmp_path / "none.jsonl")])
 
 
-def test_report_refuses_to_table_two_sample_counts(nfe_bench, tmp_path):
+def test_report_refuses_to_table_two_sample_counts(nfe_bench, tmp_path, capsys):
     """FID at 2,000 and at 10,000 samples are not comparable: one file, one count."""
     rows = tmp_path / "nfe.jsonl"
     rows.write_text(json.dumps(_row("diffusion", "ddim", 20, 3.0)) + "\n"
                     + json.dumps(_row("diffusion", "ddim", 50, 2.0, num=10000)) + "\n")
     with pytest.raises(SystemExit, match="rows of 2000 and 10000 samples"):
         nfe_bench.main(["unused-run", "--from-json", str(rows)])
+    # a row that does not record its count takes --num's
+    old = {k: v for k, v in _row("diffusion", "ddim", 20, 3.0).items() if k != "num"}
+    rows.write_text(json.dumps(old) + "\n" + json.dumps(_row("diffusion", "ddim", 50, 2.0)) + "\n")
+    with pytest.raises(SystemExit, match="rows of 2000 and 10000 samples"):
+        nfe_bench.main(["unused-run", "--from-json", str(rows)])  # --num's default: 10000
+    nfe_bench.main(["unused-run", "--from-json", str(rows), "--num", "2000"])
+    assert "| diffusion | ddim | 20 | 20 | 2000 | 3 |" in capsys.readouterr().out
 
 
 def test_markdown_table_formats_floats_and_keeps_counts(nfe_bench):

@@ -19,7 +19,7 @@ from pixelsmith.ui import generate_tab as G
 from pixelsmith.ui import require_gradio
 from pixelsmith.ui import restore_tab as R
 from pixelsmith.ui import runs_tab as T
-from pixelsmith.ui.catalog import RUN_PREFIX, ModelCache, model_choices
+from pixelsmith.ui.catalog import ModelCache, model_choices
 from pixelsmith.ui.uploads import MAX_UPLOAD_MB
 
 LIVE_EVERY_S = 5  # the Runs tab re-reads metrics.jsonl this often while "follow" is ticked
@@ -267,8 +267,7 @@ def _interpolate_tab(gr, app, ctx: _Context) -> None:
 
 def _restore_models(root: Path, task: str) -> list[str]:
     have = model_choices(root, task)
-    packaged = task != "sr" and any(not m.startswith(RUN_PREFIX) for m in have)
-    return [R.AUTO] + have if packaged else have
+    return [R.AUTO] + have if R.picks_automatically(task) else have
 
 
 def _restore_tab(gr, app, ctx: _Context) -> None:

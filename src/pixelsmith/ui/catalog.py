@@ -110,34 +110,38 @@ class Choice:
     run: RunEntry | None  # the run, when the entry names one
     packaged: str | None  # else the packaged model's name
 
+    @property
+    def label(self) -> str:
+        """The name to show: the run's folder name or the packaged model's."""
+        return self.run.name if self.run is not None else self.packaged
+
 
 def resolve_choice(root: str | Path, name: str, *, plain_runs: bool = False) -> Choice:
     """What a picker entry names. ``run: NAME`` is the run NAME under ``root`` (one-line
-    error when there is none); another name is a packaged model, except that with
-    ``plain_runs`` a bare name that is also a run folder means the run (library callers
-    name runs bare; the run wins over a packaged model of the same name)."""
+    error when there is none); another name is a packaged model. With ``plain_runs`` a bare
+    name that is no packaged model may name a run folder (library callers name runs bare);
+    a packaged model wins, since its run of the same name is still ``run: NAME``."""
     if not name:
         raise PixelsmithError("choose a model first")
     if name.startswith(RUN_PREFIX):
         return Choice(find_run(root, name[len(RUN_PREFIX):]), None)
-    if plain_runs:
-        from pixelsmith.zoo import list_models
-
-        runs = {e.name: e for e in find_runs(root)}
-        if name in runs:
-            return Choice(runs[name], None)
-        if not any(c.name == name for c in list_models()):
-            return Choice(find_run(root, name), None)  # neither: the error naming the runs
+    if plain_runs and name not in packaged_names():
+        return Choice(find_run(root, name), None)
     return Choice(None, name)
+
+
+def packaged_names(task: str | None = None) -> list[str]:
+    """The packaged models (``pixelsmith models``), those doing ``task`` when given."""
+    from pixelsmith.zoo import list_models
+
+    return [c.name for c in list_models() if task is None or c.task == task]
 
 
 def model_choices(root: str | Path, task: str) -> list[str]:
     """The models that do ``task`` (denoise, sr, deblur, inpaint): the packaged ones by
     name, then the trained runs under ``root`` as ``run: NAME`` (for inpaint also the
     diffusion runs, which fill holes by RePaint)."""
-    from pixelsmith.zoo import list_models
-
-    packaged = [c.name for c in list_models() if c.task == task]
+    packaged = packaged_names(task)
     runs = [RUN_PREFIX + e.name for e in find_runs(root) if e.has_checkpoint and (
         e.task == task or task == "inpaint" and e.objective in FILLS_BY_SAMPLING)]
     return packaged + runs

@@ -16,7 +16,14 @@ import torch
 
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.generate.loading import sampling_settings
-from pixelsmith.ui.catalog import RUN_PREFIX, Choice, ModelCache, find_runs, resolve_choice
+from pixelsmith.ui.catalog import (
+    RUN_PREFIX,
+    Choice,
+    ModelCache,
+    find_runs,
+    packaged_names,
+    resolve_choice,
+)
 from pixelsmith.ui.uploads import check_upload, out_dir
 
 MAX_GRID = 1024  # images in one grid of the page; more belong in `pixelsmith sample -o DIR`
@@ -47,10 +54,8 @@ class WalkResult:
 def generator_names(root: str | Path) -> list[str]:
     """What draws new images (GANs, VAEs, diffusion): the runs under ``root`` with a
     checkpoint as ``run: NAME``, then the packaged generators by name."""
-    from pixelsmith.zoo import list_models
-
     runs = [RUN_PREFIX + e.name for e in find_runs(root) if e.makes_images and e.has_checkpoint]
-    return runs + [c.name for c in list_models() if c.task == "generate"]
+    return runs + packaged_names("generate")
 
 
 def _generator(cache: ModelCache, choice: Choice, use_ema: bool = True,

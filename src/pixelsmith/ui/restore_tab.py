@@ -19,7 +19,7 @@ import torch
 
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.restore.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
-from pixelsmith.ui.catalog import RUN_PREFIX, ModelCache, model_choices
+from pixelsmith.ui.catalog import ModelCache, model_choices, packaged_names, resolve_choice
 from pixelsmith.ui.uploads import check_upload, out_dir, read_upload
 
 RESTORE_TASKS = ("denoise", "sr", "deblur")
@@ -42,6 +42,12 @@ class Inpainted:
     message: str
 
 
+def picks_automatically(task: str) -> bool:
+    """Whether ``AUTO`` is offered for ``task``: a packaged model does it (for sr the
+    scale is the user's to choose, so no automatic pick)."""
+    return task != "sr" and bool(packaged_names(task))
+
+
 def _restorer_for(cache: ModelCache, root, model: str, task: str, channels: int):
     """(restorer, note): the chosen model, run per colour channel when it is a gray
     denoiser and the picture is colour (what `pixelsmith restore` does)."""
@@ -49,7 +55,7 @@ def _restorer_for(cache: ModelCache, root, model: str, task: str, channels: int)
         from pixelsmith.zoo import pick_model
 
         have = model_choices(root, task)
-        if task != "sr" and any(not m.startswith(RUN_PREFIX) for m in have):
+        if picks_automatically(task):
             model = pick_model(task, channels).name  # gray or colour, by the picture
         elif have:
             model = have[0]
@@ -164,7 +170,7 @@ def inpaint_upload(cache: ModelCache, root: str | Path, upload, layers, work_dir
         pixels = read_image(path, equal_rgb_is_gray=True).pixels  # decoded once
         y01 = fit_to_inpainter(pixels, net.net.img_channels, path)
         known = mask_from_layers(layers, *y01.shape[-2:])
-        x01, used = inpaint(net, y01, known), model.removeprefix(RUN_PREFIX)
+        x01, used = inpaint(net, y01, known), resolve_choice(root, model).label
         if pixels.shape[0] < x01.shape[1]:
             x01, y01 = uint8_to_unit(rgb_to_gray(unit_to_uint8(x01))), y01[:, :1]
     else:
