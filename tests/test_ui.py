@@ -93,7 +93,7 @@ def test_picker_entries_resolve_to_a_run_or_a_packaged_model(root, tmp_path):
     """One rule for every tab: "run: NAME" is a run, another name a packaged model; the
     generator tabs also take a bare run name, but a packaged model of that name wins (the
     picker lists the run as "run: NAME", so both stay reachable)."""
-    assert resolve_choice(root, "run: group/inpaint").label == "group/inpaint"
+    assert resolve_choice(root, "run: group/inpaint").run.name == "group/inpaint"
     assert resolve_choice(root, "gan", plain_runs=True).run.name == "gan"
     assert resolve_choice(root, "gan").packaged == "gan"  # the Restore tab's packaged names
     for bad, flags in [("run: nope", {}), ("nope", {"plain_runs": True})]:
@@ -105,7 +105,7 @@ def test_picker_entries_resolve_to_a_run_or_a_packaged_model(root, tmp_path):
     if packaged:
         shutil.copytree(root / "gan", tmp_path / packaged[0])  # a run of the same name
         bare = resolve_choice(tmp_path, packaged[0], plain_runs=True)
-        assert (bare.packaged, bare.label) == (packaged[0], packaged[0])
+        assert (bare.packaged, bare.run) == (packaged[0], None)
         run = resolve_choice(tmp_path, "run: " + packaged[0], plain_runs=True)
         assert run.run.path == tmp_path / packaged[0]
 

@@ -110,11 +110,6 @@ class Choice:
     run: RunEntry | None  # the run, when the entry names one
     packaged: str | None  # else the packaged model's name
 
-    @property
-    def label(self) -> str:
-        """The name to show: the run's folder name or the packaged model's."""
-        return self.run.name if self.run is not None else self.packaged
-
 
 def resolve_choice(root: str | Path, name: str, *, plain_runs: bool = False) -> Choice:
     """What a picker entry names. ``run: NAME`` is the run NAME under ``root`` (one-line

@@ -19,7 +19,7 @@ import torch
 
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.restore.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
-from pixelsmith.ui.catalog import ModelCache, model_choices, packaged_names, resolve_choice
+from pixelsmith.ui.catalog import RUN_PREFIX, ModelCache, model_choices, packaged_names
 from pixelsmith.ui.uploads import check_upload, out_dir, read_upload
 
 RESTORE_TASKS = ("denoise", "sr", "deblur")
@@ -170,7 +170,7 @@ def inpaint_upload(cache: ModelCache, root: str | Path, upload, layers, work_dir
         pixels = read_image(path, equal_rgb_is_gray=True).pixels  # decoded once
         y01 = fit_to_inpainter(pixels, net.net.img_channels, path)
         known = mask_from_layers(layers, *y01.shape[-2:])
-        x01, used = inpaint(net, y01, known), resolve_choice(root, model).label
+        x01, used = inpaint(net, y01, known), model.removeprefix(RUN_PREFIX)
         if pixels.shape[0] < x01.shape[1]:
             x01, y01 = uint8_to_unit(rgb_to_gray(unit_to_uint8(x01))), y01[:, :1]
     else:
