@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 
 from pixelsmith.generate import generate, load_model, write_images
-from pixelsmith.generate.sampler_options import sampler_overrides
+from pixelsmith.generate.sampler_options import PRECISIONS, sampler_overrides
 from pixelsmith.metrics.base import EvalContext
 from pixelsmith.metrics.evaluate import (
     make_extractor,
@@ -78,6 +78,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--compare", nargs="*", default=[], help="other runs, scored the same way")
     ap.add_argument("--evaluator", default=None, help="evaluator file (default: the cached one)")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--precision", default="fp32", choices=PRECISIONS,
+                    help="the denoiser's arithmetic while sampling (objective.precision)")
     ap.add_argument("--json", type=Path, default=None, help="append each row here as it is scored")
     ap.add_argument("--from-json", type=Path, default=None,
                     help="sample nothing: print the table and draw the plot of the rows in this "
@@ -110,12 +112,13 @@ def main(argv: list[str] | None = None) -> None:
     for name in samplers:
         for nfe in nfes:
             steps = steps_for_nfe(name, nfe)
-            over = sampler_overrides(name, steps, args.guidance)
+            over = sampler_overrides(name, steps, args.guidance, precision=args.precision)
             model = load_model(args.run, device=args.device, overrides=over)
             t0 = time.perf_counter()
             values = score(model, metrics_for(model), args, reference)
             rows.append({"model": "diffusion", "sampler": name, "steps": steps,
                          "nfe": SAMPLERS.get(name).nfe(steps), "num": args.num,
+                         "dtype": "bf16" if model.objective.sample_bf16() else "fp32",
                          "seconds": time.perf_counter() - t0, **values})
             emit(rows[-1], args.json)
             if args.grids and nfe == max(nfes):
@@ -142,8 +145,8 @@ def emit(row: dict, path: Path | None) -> None:
 
 
 def read_rows(path: Path, num: int) -> list[dict]:
-    """Rows of a JSON lines file, one per (model, sampler, NFE): the last repeat wins. A row
-    without its sample count (written before rows recorded it) counts as ``num``."""
+    """Rows of a JSON lines file, one per (model, sampler, dtype, NFE): the last repeat wins.
+    A row without its sample count (written before rows recorded it) counts as ``num``."""
     if not path.is_file():
         sys.exit(f"{path}: no such file")
     rows: dict[tuple, dict] = {}
@@ -153,12 +156,12 @@ def read_rows(path: Path, num: int) -> list[dict]:
                 r = json.loads(line)
             except json.JSONDecodeError as e:
                 sys.exit(f"{path}:{i}: not a JSON row ({e.msg})")
-            rows[(r["model"], r["sampler"], r["nfe"])] = {"num": num, **r}
+            rows[(r["model"], series(r), r["nfe"])] = {"num": num, **r}
     nums = sorted({r["num"] for r in rows.values()})
     if len(nums) > 1:  # FID depends on the sample count: such rows are not comparable
         sys.exit(f"{path}: rows of {' and '.join(map(str, nums))} samples; a table compares "
                  "one sample count (keep each in its own file)")
-    return sorted(rows.values(), key=lambda r: (r["sampler"] == "-", r["sampler"], r["nfe"]))
+    return sorted(rows.values(), key=lambda r: (r["sampler"] == "-", series(r), r["nfe"]))
 
 
 def markdown_table(header: list[str], rows: list[list]) -> str:
@@ -170,15 +173,20 @@ def markdown_table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines + ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows]) + "\n"
 
 
+def series(row: dict) -> str:
+    """A row's sampler, marked when its denoiser ran in bf16 (rows without a dtype: fp32)."""
+    return row["sampler"] + (" (bf16)" if row.get("dtype") == "bf16" else "")
+
+
 def report(rows: list[dict], plot: Path | None, num: int) -> None:
     """The Markdown table of the rows and, with a path, their FID-vs-NFE plot."""
     keys = [k for k in SHORT if any(k in r for r in rows)]
     print("\n" + markdown_table(
         ["model", "sampler", "steps", "NFE", "samples", *(SHORT[k] for k in keys), "time (s)"],
-        [[r["model"], r["sampler"], r["steps"], r["nfe"], r["num"],
+        [[r["model"], series(r), r["steps"], r["nfe"], r["num"],
           *(r.get(k, "-") for k in keys), round(r["seconds"])] for r in rows]), end="")
-    for name in dict.fromkeys(r["sampler"] for r in rows):
-        fid = {r["nfe"]: r["fid"] for r in rows if r["sampler"] == name and "fid" in r}
+    for name in dict.fromkeys(series(r) for r in rows):
+        fid = {r["nfe"]: r["fid"] for r in rows if series(r) == name and "fid" in r}
         if 20 in fid and 100 in fid:
             gap = fid[20] / fid[100] - 1
             print(f"{name}: FID at NFE 20 is {100 * gap:+.1f} % of NFE 100's "
@@ -190,10 +198,10 @@ def report(rows: list[dict], plot: Path | None, num: int) -> None:
         import matplotlib.pyplot as plt
 
         fig, ax = plt.subplots(figsize=(6, 4))
-        samplers = list(dict.fromkeys(r["sampler"] for r in rows if r["sampler"] != "-"))
+        samplers = list(dict.fromkeys(series(r) for r in rows if r["sampler"] != "-"))
         nfes = sorted({r["nfe"] for r in rows if r["sampler"] != "-"})
         for name in samplers:
-            pts = [(r["nfe"], r["fid"]) for r in rows if r["sampler"] == name and "fid" in r]
+            pts = [(r["nfe"], r["fid"]) for r in rows if series(r) == name and "fid" in r]
             ax.plot(*zip(*pts), marker="o", label=name)
         for r in rows:
             if r["sampler"] == "-" and "fid" in r:

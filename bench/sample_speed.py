@@ -5,7 +5,8 @@ saving PNGs) against generating everything first and then saving one by one.
     PYTHONPATH=src python bench/sample_speed.py --num 2000 --device cpu   # CPU
     PYTHONPATH=src python bench/sample_speed.py --run runs/my-run --num 50000
     PYTHONPATH=src python bench/sample_speed.py --num 500 --device cpu \
-        --config configs/diffusion/ddpm-fashion-mnist-cpu.yaml --nfe 10,20,50   # diffusion
+        --config configs/diffusion/ddpm-fashion-mnist-cpu.yaml --nfe 10,20,50 \
+        --precision fp32,bf16                                                  # diffusion
 
 Without --run it times an untrained generator of --config (the speed does not depend on
 the weights).
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import platform
 import shlex
 import shutil
 import sys
@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 from pixelsmith.config import load_config
+from pixelsmith.devices import describe_device
 from pixelsmith.generate import generate, generate_to_folder, load_model, write_images
 from pixelsmith.training import Trainer
 
@@ -50,6 +51,8 @@ def main() -> None:
     ap.add_argument("--nfe", default="", help="diffusion runs: also time generate (no files) "
                                               "at these network evaluations, e.g. 10,20,50")
     ap.add_argument("--sampler", default="dpm-solver-2m", help="diffusion runs: with --nfe")
+    ap.add_argument("--precision", default="fp32", help="diffusion runs: with --nfe, the "
+                                                        "denoiser's arithmetic, e.g. fp32,bf16")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -70,20 +73,23 @@ def main() -> None:
             rows.append(("generate all, then save one by one", time.perf_counter() - t0))
         written = len(list((tmp / ("serial" if args.baseline else "streamed")).iterdir()))
         assert written == args.num, written
-        for nfe in [int(n) for n in args.nfe.split(",") if n.strip()]:
-            from pixelsmith.generate.sampler_options import sampler_overrides
-            from pixelsmith.objectives.diffusion_samplers import steps_for_nfe
+        nfes = [int(n) for n in args.nfe.split(",") if n.strip()]
+        for precision in [p.strip() for p in args.precision.split(",") if p.strip()]:
+            for nfe in nfes:
+                from pixelsmith.generate.sampler_options import sampler_overrides
+                from pixelsmith.objectives.diffusion_samplers import steps_for_nfe
 
-            steps = steps_for_nfe(args.sampler, nfe)
-            m = load_model(run, device=args.device,
-                           overrides=sampler_overrides(args.sampler, steps))
-            t0 = time.perf_counter()
-            generate(m, args.num, batch_size=args.batch_size)
-            rows.append((f"diffusion, {args.sampler} {steps} steps (NFE {nfe}), in memory",
-                         time.perf_counter() - t0))
+                steps = steps_for_nfe(args.sampler, nfe)
+                m = load_model(run, device=args.device, overrides=sampler_overrides(
+                    args.sampler, steps, precision=precision))
+                dtype = "bf16" if m.objective.sample_bf16() else "fp32"
+                generate(m, min(args.num, 8), batch_size=args.batch_size)  # warm-up
+                t0 = time.perf_counter()
+                generate(m, args.num, batch_size=args.batch_size)
+                rows.append((f"diffusion, {args.sampler} {steps} steps (NFE {nfe}), {dtype}, "
+                             "in memory", time.perf_counter() - t0))
 
-    name = (torch.cuda.get_device_name(device) if device.type == "cuda"
-            else f"CPU ({platform.machine()}, {torch.get_num_threads()} threads)")
+    name = describe_device(device)
     cmd = "python " + " ".join(shlex.quote(a) for a in sys.argv)
     print(f"device: {name}; date: {datetime.date.today()}; torch {torch.__version__}")
     print(f"command: `{cmd}`\n")

@@ -32,6 +32,7 @@ def test_report_merges_rows_checks_the_ten_percent_rule_and_plots(nfe_bench, tmp
              _row("diffusion", "dpm-solver-2m", 100, 2.5),
              _row("diffusion", "ddim", 20, 4.0), _row("diffusion", "ddim", 100, 3.0),
              _row("diffusion", "dpm-solver-2m", 20, 2.6),
+             {**_row("diffusion", "dpm-solver-2m", 20, 2.7), "dtype": "bf16"},  # its own row
              {**_row("dcgan (runs/x)", "-", 1, 0.7), "steps": "-"}]
     rows.write_text("\n".join(json.dumps(r) for r in lines) + "\n")
     plot = tmp_path / "fid.png"
@@ -39,8 +40,9 @@ def test_report_merges_rows_checks_the_ten_percent_rule_and_plots(nfe_bench, tmp
     text = capsys.readouterr().out
     assert f"`bench/diffusion_nfe.py unused-run --from-json {rows} --plot {plot}`" in text
     table = [ln for ln in text.splitlines() if ln.startswith("| diffusion")]
-    assert len(table) == 4  # five diffusion rows, one repeat
+    assert len(table) == 5  # six diffusion rows, one repeat
     assert "| diffusion | dpm-solver-2m | 20 | 20 | 2000 | 2.6 | 0.026 | 0.7 | 0.8 | 1 |" in text
+    assert "| diffusion | dpm-solver-2m (bf16) | 20 | 20 | 2000 | 2.7 |" in text
     # 2.6 / 2.5 - 1 = +4.0 %; 4.0 / 3.0 - 1 = +33.3 %
     assert "dpm-solver-2m: FID at NFE 20 is +4.0 % of NFE 100's (within 10 %)" in text
     assert "ddim: FID at NFE 20 is +33.3 % of NFE 100's (outside 10 %)" in text

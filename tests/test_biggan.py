@@ -15,6 +15,7 @@ from pixelsmith.errors import PixelsmithError
 from pixelsmith.generate import generate, load_model
 from pixelsmith.generate.export import export
 from pixelsmith.generate.interpolate import interpolate
+from pixelsmith.generate.sampler_options import sampler_overrides
 from pixelsmith.models.biggan import Generator, z_chunks
 from pixelsmith.objectives.gan import truncated_randn
 from pixelsmith.objectives.regularizers import orthogonal_penalty
@@ -123,6 +124,8 @@ def test_a_sampling_option_of_another_family_says_which_models_take_it(tmp_path)
         load_model(vae, device="cpu", overrides=["objective.truncation=0.5"])
     with pytest.raises(PixelsmithError, match="--steps applies to diffusion models"):
         load_model(vae, device="cpu", overrides=["objective.sample_steps=4"])
+    with pytest.raises(PixelsmithError, match="--precision applies to diffusion models"):
+        load_model(vae, device="cpu", overrides=sampler_overrides(precision="bf16"))
 
 
 # ---------------------------------------------------------------- the generator

@@ -214,6 +214,32 @@ def test_every_sampler_is_seeded_per_row(sampler, process):
     assert torch.allclose(two, a[2:], atol=1e-5)
 
 
+
+@pytest.mark.parametrize("sampler", ["dpm-solver-2m", "ddpm"])
+def test_bf16_sampling_runs_the_network_in_bf16_and_the_steps_in_fp32(sampler):
+    fp32 = tiny_objective(sampler=sampler, sample_steps=4)
+    bf16 = tiny_objective(sampler=sampler, sample_steps=4, precision="bf16")
+    assert not fp32.sample_bf16() and bf16.sample_bf16()
+    seen = []  # the dtype the network's last conv computed in
+    net = bf16.nets["denoiser"]
+    last_conv = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+    last_conv.register_forward_hook(lambda mod, inp, out: seen.append(out.dtype))
+
+    def draw(obj):
+        gen = torch.Generator().manual_seed(2)
+        return obj.sample(obj.nets["denoiser"], obj.sample_inputs(4, gen),
+                          SampleNoise.draw(4, gen))
+
+    a, b = draw(fp32), draw(bf16)
+    assert seen and set(seen) == {torch.bfloat16}
+    assert b.dtype == torch.float32 and torch.equal(draw(bf16), b)  # seeded, as in fp32
+    assert not torch.equal(a, b)  # the arithmetic did change
+    # ... by bf16's rounding (8-bit mantissa), not into another picture
+    assert (a - b).abs().max().item() < 0.05
+    auto = tiny_objective(precision="auto")
+    from pixelsmith.devices import bf16_is_fast
+    assert auto.sample_bf16() == bf16_is_fast(torch.device("cpu"))
+
 def test_stochastic_sampler_without_noise_streams_is_a_clear_error():
     obj = tiny_objective(sampler="ddpm", sample_steps=2)
     with pytest.raises(PixelsmithError, match="noise"):
@@ -298,6 +324,23 @@ def test_sample_command_takes_sampler_steps_and_guidance(cond_run, cli, tmp_path
     assert out.is_file() and "wrote 4 images" in proc.stdout
     bad = cli("sample", cond_run, "--sampler", "nope", "--out", tmp_path / "x.png", ok=False)
     assert bad.returncode != 0 and "unknown sampler 'nope'" in bad.stderr + bad.stdout
+
+
+def test_sample_command_takes_the_precision_and_records_it_when_scored(cond_run, cli, tmp_path):
+    fp32, bf16 = tmp_path / "fp32.png", tmp_path / "bf16.png"
+    cli("sample", cond_run, "--num", 4, "--out", fp32, "--steps", 3, "--seed", 1)
+    proc = cli("sample", cond_run, "--num", 4, "--out", bf16, "--steps", 3, "--seed", 1,
+               "--precision", "bf16")
+    assert bf16.is_file() and "wrote 4 images" in proc.stdout
+    assert fp32.read_bytes() != bf16.read_bytes()  # the denoiser did run in bf16
+    bad = cli("sample", cond_run, "--precision", "fp16", "--out", tmp_path / "x.png", ok=False)
+    assert bad.returncode != 0
+    assert "--precision must be fp32, bf16, auto, got 'fp16'" in bad.stderr + bad.stdout
+    from pixelsmith.devices import bf16_is_fast
+    from pixelsmith.generate.loading import sampling_settings
+    auto = load_model(cond_run, device="cpu", overrides=["objective.precision=auto"])
+    want = "bf16" if bf16_is_fast(torch.device("cpu")) else "fp32"
+    assert sampling_settings(auto)["precision"] == want  # what ran, for the protocol
 
 
 def test_same_seed_same_images_through_the_library_with_overrides(cond_run):

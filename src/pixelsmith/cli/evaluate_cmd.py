@@ -4,6 +4,7 @@ from pathlib import Path
 
 import typer
 
+from pixelsmith.cli.options import PRECISION_HELP
 from pixelsmith.errors import PixelsmithError
 
 
@@ -25,6 +26,7 @@ def evaluate(
     guidance: float = typer.Option(None, "--guidance",
                                    help="conditional diffusion models: guidance weight W"),
     eta: float = typer.Option(None, "--eta", help="diffusion models, ddim: noise (0..1)"),
+    precision: str = typer.Option(None, "--precision", help=PRECISION_HELP),
     no_ema: bool = typer.Option(False, "--no-ema", help="use the raw weights, not the EMA copy"),
     no_uint8: bool = typer.Option(False, "--no-uint8", help="skip uint8 rounding of samples"),
     device: str = typer.Option("auto", "--device"),
@@ -58,7 +60,7 @@ def evaluate(
                          evaluator=evaluator, inception=inception, device=device,
                          use_ema=not no_ema, quantize=not no_uint8,
                          overrides=truncation_overrides(truncation)
-                         + sampler_overrides(sampler, steps, guidance, eta))
+                         + sampler_overrides(sampler, steps, guidance, eta, precision))
     out = Table(title=f"{runs[0]}  (step {records[0]['step'] if records else '?'})",
                 title_justify="left")
     out.add_column("metric")

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import typer
 
+from pixelsmith.cli.options import PRECISION_HELP
+
 
 def interpolate(
     run: Path = typer.Argument(None, help="run folder or checkpoint folder"),
@@ -28,6 +30,7 @@ def interpolate(
     guidance: float = typer.Option(None, "--guidance",
                                    help="conditional diffusion models: guidance weight W"),
     eta: float = typer.Option(None, "--eta", help="diffusion models, ddim: noise (0..1)"),
+    precision: str = typer.Option(None, "--precision", help=PRECISION_HELP),
     no_ema: bool = typer.Option(False, "--no-ema", help="use the raw weights, not the EMA copy"),
     device: str = typer.Option("auto", "--device"),
     packaged: str = typer.Option(None, "--model",
@@ -45,7 +48,8 @@ def interpolate(
     try:  # here --steps counts the frames; the sampler's steps are --sample-steps
         model = load_model(run_or_packaged(run, packaged), device=device, use_ema=not no_ema,
                            overrides=truncation_overrides(truncation)
-                           + sampler_overrides(sampler, sample_steps, guidance, eta))
+                           + sampler_overrides(sampler, sample_steps, guidance, eta,
+                                                     precision))
     except PixelsmithError as e:
         raise PixelsmithError(str(e).replace("--steps ", "--sample-steps ")) from None
     frames = walk(model, steps, rows=rows, seed=seed, class_index=class_index, between=between,

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import typer
 
+from pixelsmith.cli.options import PRECISION_HELP
+
 
 def sample(
     run: Path = typer.Argument(None, help="run folder or checkpoint folder"),
@@ -21,6 +23,7 @@ def sample(
         None, "--guidance", help="conditional diffusion models: classifier-free guidance "
                                  "weight W (0 unconditional, 1 conditional, >1 guided)"),
     eta: float = typer.Option(None, "--eta", help="diffusion models, ddim: noise (0..1)"),
+    precision: str = typer.Option(None, "--precision", help=PRECISION_HELP),
     truncation: float = typer.Option(
         None, "--truncation", help="GANs: z from N(0, 1) cut to [-t, t], the truncation "
                                    "trick (smaller: cleaner, less varied images)"),
@@ -44,7 +47,7 @@ def sample(
 
     model = load_model(run_or_packaged(run, packaged), device=device, use_ema=not no_ema,
                        overrides=truncation_overrides(truncation)
-                       + sampler_overrides(sampler, steps, guidance, eta))
+                       + sampler_overrides(sampler, steps, guidance, eta, precision))
     if per_class:
         check_grid(model, num * max(model.objective.sample_classes, 1), out)
         images = per_class_grid(model, num, seed=seed)

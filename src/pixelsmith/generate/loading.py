@@ -80,15 +80,19 @@ SAMPLING_OPTIONS = {"truncation": ("--truncation", "GANs"),
                     "sampler": ("--sampler", "diffusion models"),
                     "sample_steps": ("--steps", "diffusion models"),
                     "guidance": ("--guidance", "diffusion models"),
-                    "eta": ("--eta", "diffusion models")}
+                    "eta": ("--eta", "diffusion models"),
+                    "precision": ("--precision", "diffusion models")}
 
 
 def sampling_settings(model: LoadedModel) -> dict:
     """How a loaded model draws its samples, where it has such settings (a GAN's
-    truncation; a diffusion model's sampler, steps, guidance and eta): part of an
+    truncation; a diffusion model's sampler, steps, guidance, eta and precision): part of an
     evaluation's protocol, since the same weights score differently under each."""
     objective = model.cfg.objective
-    return {k: getattr(objective, k) for k in SAMPLING_OPTIONS if hasattr(objective, k)}
+    settings = {k: getattr(objective, k) for k in SAMPLING_OPTIONS if hasattr(objective, k)}
+    if settings.get("precision") == "auto":  # what it ran in here, not what was asked
+        settings["precision"] = "bf16" if model.objective.sample_bf16() else "fp32"
+    return settings
 
 
 def require_sampling_options(cfg: Config, overrides, path) -> None:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import torch
 
 from pixelsmith.config.schema import choice
+from pixelsmith.devices import bf16_is_fast
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.objectives.base import Batch, Objective, Phase, SampleNoise, adam
 from pixelsmith.objectives.diffusion_process import (
@@ -57,6 +58,10 @@ class DiffusionObjectiveConfig:
     eta: float = 0.0  # ddim's noise (0 deterministic, 1 = ancestral)
     guidance: float = 1.0  # classifier-free guidance weight W (conditional models)
     clip_x0: bool = True  # clip the clean-image estimate to [-1, 1] while sampling
+    precision: str = choice("fp32", "fp32", "bf16", "auto",
+                            help="the denoiser's arithmetic while sampling: bf16 autocast is "
+                                 "about 2x faster on a CPU with AVX512-BF16; auto: bf16 "
+                                 "where the device runs it natively")
     inversion_iters: int = 4  # fixed-point refinements per step of the DDIM inversion
     inpaint_resample: int = 5  # RePaint: times each step is redone (1 = plain replacement)
 
@@ -141,14 +146,24 @@ class DiffusionObjective(Objective):
         cond, uncond = both.float().chunk(2)
         return uncond + guidance * (cond - uncond)
 
+    def sample_bf16(self) -> bool:
+        """Whether the denoiser samples under bf16 autocast (``precision``; auto: where the
+        device has native bf16, see ``bf16_is_fast``)."""
+        if self.cfg.precision == "auto":
+            return bf16_is_fast(self.device)
+        return self.cfg.precision == "bf16"
+
     def denoiser(self, net, grid: Grid, c: torch.Tensor | None, *, clip: bool):
         """``denoise(x, i)`` -> (x0, eps) at grid point i, as the samplers call it."""
-        guidance = self.cfg.guidance
+        guidance, bf16 = self.cfg.guidance, self.sample_bf16()
 
         def denoise(x: torch.Tensor, i: int) -> tuple[torch.Tensor, torch.Tensor]:
             a, s = grid.a[i], grid.s[i]
             t = torch.full((x.shape[0],), grid.t[i], device=x.device)
-            out = self.predict(net, x, t, c, guidance).float()
+            # only the network runs in bf16: the sampler's steps stay in fp32
+            with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
+                out = self.predict(net, x, t, c, guidance)
+            out = out.float()
             x0, eps = to_x0_eps(self.prediction, out, x, a, s)
             if clip:  # a clean image lies in [-1, 1]; eps follows from the clipped x0
                 x0 = x0.clamp(-1, 1)

@@ -167,6 +167,8 @@ def _generate_tab(gr, app, ctx: _Context) -> None:
                 sample_steps = gr.Number(None, precision=0, label="steps")
                 guidance = gr.Number(None, label="guidance (conditional)")
                 eta = gr.Number(None, label="eta (ddim)")
+                precision = gr.Dropdown(["fp32", "bf16", "auto"], value=None,
+                                        label="precision (bf16: ~2x faster where native)")
             ema = gr.Checkbox(True, label="EMA weights (when the run kept them)")
             go = gr.Button("Generate", variant="primary", elem_id="generate-button")
         with gr.Column(scale=2):
@@ -189,21 +191,22 @@ def _generate_tab(gr, app, ctx: _Context) -> None:
         own = m.sampling  # a diffusion run: its own sampler settings, to change
         return (text, show, show, gr.update(visible=m.truncation is not None),
                 gr.update(visible=bool(own)), own.get("sampler"), own.get("sample_steps"),
-                own.get("guidance"), own.get("eta"))
+                own.get("guidance"), own.get("eta"), own.get("precision"))
 
-    shown = [info, klass, per_class, trunc, diffusion, sampler, sample_steps, guidance, eta]
+    shown = [info, klass, per_class, trunc, diffusion, sampler, sample_steps, guidance, eta,
+             precision]
     describe_g = _guard(describe, len(shown))
     run.change(describe_g, run, [*shown, status])
     app.load(describe_g, run, [*shown, status])
 
-    def make(name, n, s, k, rows, t, smp, st, gd, et, use_ema):
+    def make(name, n, s, k, rows, t, smp, st, gd, et, pr, use_ema):
         path = str(G.generate_grid(ctx.cache, ctx.root, name, ctx.work, num=n, seed=s,
                                    class_index=k, per_class=rows, use_ema=use_ema,
-                                   overrides=G.sampling_overrides(t, smp, st, gd, et)))
+                                   overrides=G.sampling_overrides(t, smp, st, gd, et, pr)))
         return path, path
 
     go.click(_guard(make, 2), [run, num, seed, klass, per_class, trunc, sampler, sample_steps,
-                               guidance, eta, ema], [grid, download, status])
+                               guidance, eta, precision, ema], [grid, download, status])
 
 
 def _sampler_names() -> list[str]:

@@ -98,9 +98,11 @@ def _given(value) -> bool:
 
 def sampling_overrides(truncation: float | None = None, sampler: str | None = None,
                        steps: int | None = None, guidance: float | None = None,
-                       eta: float | None = None) -> tuple[str, ...]:
+                       eta: float | None = None, precision: str | None = None
+                       ) -> tuple[str, ...]:
     """The page's sampling settings as the overrides ``pixelsmith sample`` makes of its
-    options (``--truncation``, ``--sampler``, ``--steps``, ``--guidance``, ``--eta``);
+    options (``--truncation``, ``--sampler``, ``--steps``, ``--guidance``, ``--eta``,
+    ``--precision``);
     empty (and a truncation of 0) leaves the run's own setting."""
     from pixelsmith.generate.loading import truncation_overrides
     from pixelsmith.generate.sampler_options import sampler_overrides
@@ -108,7 +110,8 @@ def sampling_overrides(truncation: float | None = None, sampler: str | None = No
     cut = float(truncation) if _given(truncation) and float(truncation) != 0 else None
     return tuple(truncation_overrides(cut) + sampler_overrides(
         sampler or None, int(steps) if _given(steps) else None,
-        float(guidance) if _given(guidance) else None, float(eta) if _given(eta) else None))
+        float(guidance) if _given(guidance) else None, float(eta) if _given(eta) else None,
+        precision or None))
 
 
 def _class(class_index: int | float | None) -> int | None:
