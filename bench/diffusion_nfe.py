@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--evaluator", default=None, help="evaluator file (default: the cached one)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--precision", default="fp32", choices=PRECISIONS,
-                    help="the denoiser's arithmetic while sampling (objective.precision)")
+                    help="the denoiser's arithmetic while sampling (objective.sample_precision)")
     ap.add_argument("--json", type=Path, default=None, help="append each row here as it is scored")
     ap.add_argument("--from-json", type=Path, default=None,
                     help="sample nothing: print the table and draw the plot of the rows in this "

@@ -83,7 +83,9 @@ def main() -> None:
                 m = load_model(run, device=args.device, overrides=sampler_overrides(
                     args.sampler, steps, precision=precision))
                 dtype = "bf16" if m.objective.sample_bf16() else "fp32"
-                generate(m, min(args.num, 8), batch_size=args.batch_size)  # warm-up
+                warm = load_model(run, device=args.device, overrides=sampler_overrides(
+                    args.sampler, 1, precision=precision))  # one step at the timed shapes
+                generate(warm, args.num, batch_size=args.batch_size)
                 t0 = time.perf_counter()
                 generate(m, args.num, batch_size=args.batch_size)
                 rows.append((f"diffusion, {args.sampler} {steps} steps (NFE {nfe}), {dtype}, "

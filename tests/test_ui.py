@@ -390,7 +390,7 @@ def test_diffusion_sampler_settings_and_repaint(root, cache, tmp_path):
     _cli("sample", root / "diffusion", "--num", 4, "--seed", 1, "-o", tmp_path / "cli.png",
          "--device", "cpu", "--sampler", "ddim", "--steps", 2)
     assert np.array_equal(_pixels(got), _pixels(tmp_path / "cli.png"))
-    assert info.sampling["precision"] == "fp32"  # the run's own, shown in the picker
+    assert info.sampling["sample_precision"] == "fp32"  # the run's own, shown in the picker
     over = G.sampling_overrides(sampler="ddim", steps=2, precision="bf16")
     fast = G.generate_grid(cache, root, "diffusion", tmp_path, num=4, seed=1, overrides=over)
     _cli("sample", root / "diffusion", "--num", 4, "--seed", 1, "-o", tmp_path / "bf16.png",

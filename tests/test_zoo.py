@@ -222,7 +222,8 @@ TINY_GAN = ["data.name=digits", "data.img_size=16", "data.max_images=32", "model
 TINY_COND_DIFFUSION = ["model.name=unet-denoiser", "model.width=8", "model.max_width=8",
                        "model.levels=2", "model.blocks=1", "model.conditional=true",
                        "data.name=digits", "data.img_size=8", "data.max_images=32",
-                       "train.batch_size=8", "objective.sample_steps=3"]
+                       "train.batch_size=8", "objective.sample_steps=3",
+                       "objective.sample_precision=bf16"]  # packaged as fp32 all the same
 
 
 @pytest.mark.parametrize("config,network", [(TINY_GAN, "generator"),
@@ -246,7 +247,12 @@ def test_packaged_generator_samples_like_the_run(config, network, tmp_path, cli)
     assert stored and all(k.startswith(f"{network}.") for k in stored)
     assert manifest["num_classes"] == 10  # the data set's, as in the run's meta
     packaged = load_pretrained("tiny-gen", device="cpu", models_dir=models)
-    run = load_model(tmp_path / "run", device="cpu")  # EMA weights, float32
+    fp32 = []
+    if network == "denoiser":  # check values must not depend on the machine's bf16
+        assert manifest["config"]["objective"]["sample_precision"] == "fp32"
+        assert not packaged.objective.sample_bf16()
+        fp32 = ["objective.sample_precision=fp32"]
+    run = load_model(tmp_path / "run", device="cpu", overrides=fp32)  # EMA weights, float32
     labels = torch.tensor([0, 3, 7, 9]) if "model.conditional=true" in config else None
     a = generate(packaged, 4, seed=5, labels=labels)
     b = generate(run, 4, seed=5, labels=labels)

@@ -73,7 +73,8 @@ def restore(
     precision: str = typer.Option(
         "auto", "--precision", help="auto|fp32|bf16: auto runs the network in bf16 where the "
         "device does it natively (a CPU with AVX512-BF16 or AMX, a GPU with bf16): about 2x "
-        "faster, within a few thousandths of a dB; fp32 for bit-reproducible outputs"),
+        "faster, within a few thousandths of a dB; fp32 for bit-reproducible outputs. A "
+        "diffusion run's RePaint inpainting samples in fp32 unless --precision is given"),
 ) -> None:
     """Restore images: denoise, super-resolve, deblur or inpaint, with a packaged model
     (no --checkpoint: picked by --task, --scale and the picture's channels, or --model NAME)
@@ -132,13 +133,17 @@ def restore(
         if task not in ("auto", "inpaint"):
             raise PixelsmithError(f"--task {task} does not fit {checkpoint}: it is an "
                                   "inpainting model; use --task auto or inpaint")
-        unused = [f"--{n}" for n in NOT_FOR_INPAINTING if _given(ctx, n)]
+        # RePaint runs the denoiser many times: --precision (given) is its sampling one
+        repaint_precision = kind == "diffusion" and _given(ctx, "precision")
+        unused = [f"--{n}" for n in NOT_FOR_INPAINTING if _given(ctx, n)
+                  and not (n == "precision" and repaint_precision)]
         if unused:
             raise PixelsmithError(f"{', '.join(unused)} not used when inpainting (the image is "
                                   "filled whole, with the holes of --mask); leave "
                                   f"{'it' if len(unused) == 1 else 'them'} out")
+        over = [f"objective.sample_precision={precision}"] if repaint_precision else []
         written = inpaint_files(ckpt, files, mask, out, compare=compare, device=device,
-                                on_unreadable=skip)
+                                on_unreadable=skip, overrides=over)
         typer.echo(f"wrote {len(written)} file(s) to {out}")
         _end(skipped)
         return

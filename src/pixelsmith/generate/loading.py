@@ -81,7 +81,7 @@ SAMPLING_OPTIONS = {"truncation": ("--truncation", "GANs"),
                     "sample_steps": ("--steps", "diffusion models"),
                     "guidance": ("--guidance", "diffusion models"),
                     "eta": ("--eta", "diffusion models"),
-                    "precision": ("--precision", "diffusion models")}
+                    "sample_precision": ("--precision", "diffusion models")}
 
 
 def sampling_settings(model: LoadedModel) -> dict:
@@ -90,8 +90,8 @@ def sampling_settings(model: LoadedModel) -> dict:
     evaluation's protocol, since the same weights score differently under each."""
     objective = model.cfg.objective
     settings = {k: getattr(objective, k) for k in SAMPLING_OPTIONS if hasattr(objective, k)}
-    if settings.get("precision") == "auto":  # what it ran in here, not what was asked
-        settings["precision"] = "bf16" if model.objective.sample_bf16() else "fp32"
+    if settings.get("sample_precision") == "auto":  # what it ran in here, not what was asked
+        settings["sample_precision"] = "bf16" if model.objective.sample_bf16() else "fp32"
     return settings
 
 

@@ -20,5 +20,5 @@ def sampler_overrides(sampler: str | None = None, steps: int | None = None,
     if precision is not None and precision not in PRECISIONS:
         raise PixelsmithError(f"--precision must be {', '.join(PRECISIONS)}, got {precision!r}")
     given = {"sampler": sampler, "sample_steps": steps, "guidance": guidance, "eta": eta,
-             "precision": precision}
+             "sample_precision": precision}
     return [f"objective.{key}={value}" for key, value in given.items() if value is not None]

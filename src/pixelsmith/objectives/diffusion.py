@@ -58,10 +58,9 @@ class DiffusionObjectiveConfig:
     eta: float = 0.0  # ddim's noise (0 deterministic, 1 = ancestral)
     guidance: float = 1.0  # classifier-free guidance weight W (conditional models)
     clip_x0: bool = True  # clip the clean-image estimate to [-1, 1] while sampling
-    precision: str = choice("fp32", "fp32", "bf16", "auto",
-                            help="the denoiser's arithmetic while sampling: bf16 autocast is "
-                                 "about 2x faster on a CPU with AVX512-BF16; auto: bf16 "
-                                 "where the device runs it natively")
+    sample_precision: str = choice(
+        "fp32", "fp32", "bf16", "auto", help="the denoiser's arithmetic while sampling: bf16 "
+        "autocast measured 2x faster on a CPU with AVX512-BF16; auto: bf16 where native")
     inversion_iters: int = 4  # fixed-point refinements per step of the DDIM inversion
     inpaint_resample: int = 5  # RePaint: times each step is redone (1 = plain replacement)
 
@@ -147,15 +146,18 @@ class DiffusionObjective(Objective):
         return uncond + guidance * (cond - uncond)
 
     def sample_bf16(self) -> bool:
-        """Whether the denoiser samples under bf16 autocast (``precision``; auto: where the
-        device has native bf16, see ``bf16_is_fast``)."""
-        if self.cfg.precision == "auto":
+        """Whether the denoiser samples under bf16 autocast (``sample_precision``; auto:
+        where the device has native bf16, see ``bf16_is_fast``)."""
+        if self.cfg.sample_precision == "auto":
             return bf16_is_fast(self.device)
-        return self.cfg.precision == "bf16"
+        return self.cfg.sample_precision == "bf16"
 
-    def denoiser(self, net, grid: Grid, c: torch.Tensor | None, *, clip: bool):
-        """``denoise(x, i)`` -> (x0, eps) at grid point i, as the samplers call it."""
-        guidance, bf16 = self.cfg.guidance, self.sample_bf16()
+    def denoiser(self, net, grid: Grid, c: torch.Tensor | None, *, clip: bool,
+                 bf16: bool | None = None):
+        """``denoise(x, i)`` -> (x0, eps) at grid point i, as the samplers call it; the
+        network under bf16 autocast when ``bf16`` (None: as ``sample_precision`` says)."""
+        guidance = self.cfg.guidance
+        bf16 = self.sample_bf16() if bf16 is None else bf16
 
         def denoise(x: torch.Tensor, i: int) -> tuple[torch.Tensor, torch.Tensor]:
             a, s = grid.a[i], grid.s[i]
@@ -209,13 +211,15 @@ class DiffusionObjective(Objective):
     @torch.no_grad()
     def encode(self, net, x, labels=None):
         """The noise z from which deterministic DDIM (``sample_steps`` steps, no clipping)
-        gives back ``x``: each step solved backwards by fixed-point iteration."""
+        gives back ``x``: each step solved backwards by fixed-point iteration, in fp32
+        whatever ``sample_precision`` says (a one-off per picture, and the walk's ends should
+        reproduce the pictures as closely as the network allows)."""
         c = self._labels(labels, x.shape[0], None) if labels is not None else None
         if self.num_classes and c is None:
             c = torch.full((x.shape[0],), self.num_classes, dtype=torch.long)  # unconditional
         cd = None if c is None else c.to(self.device)
         grid = self.process.grid(self.cfg.sample_steps)
-        denoise = self.denoiser(net, grid, cd, clip=False)
+        denoise = self.denoiser(net, grid, cd, clip=False, bf16=False)
         x = x.to(self.device).float()
         for i in reversed(range(grid.steps)):  # from grid point i + 1 (cleaner) up to i
             x = self.invert_step(denoise, x, grid, i)

@@ -23,10 +23,12 @@ from pixelsmith.generate.loading import LoadedModel, load_model, require_objecti
 from pixelsmith.objectives.noise import SampleNoise
 
 
-def load_inpainter(run_or_ckpt, *, device: str = "auto") -> LoadedModel:
+def load_inpainter(run_or_ckpt, *, device: str = "auto", overrides: list[str] = ()
+                   ) -> LoadedModel:
     """An inpainting run's generator (EMA weights when kept), ready for ``inpaint``; or a
-    diffusion run's denoiser, which ``inpaint`` uses through RePaint."""
-    model = load_model(run_or_ckpt, device=device)
+    diffusion run's denoiser, which ``inpaint`` uses through RePaint (``overrides``: its
+    sampling settings, e.g. ``objective.sample_precision=bf16``)."""
+    model = load_model(run_or_ckpt, device=device, overrides=overrides)
     if hasattr(model.objective, "inpaint"):  # a diffusion model: fills by RePaint
         return model
     return require_objective(model, "inpainting", "{path} is a '{have}' model, not an "
@@ -77,11 +79,12 @@ def fit_to_inpainter(pixels: torch.Tensor, channels: int, path: Path) -> torch.T
 
 def inpaint_files(checkpoint, inputs: list[Path], mask: Path | None,
                   out_dir: Path, *, compare: bool = False, device: str = "auto",
-                  on_unreadable: Callable[[Path, UnreadableImage], None] | None = None
-                  ) -> list[Path]:
+                  on_unreadable: Callable[[Path, UnreadableImage], None] | None = None,
+                  overrides: list[str] = ()) -> list[Path]:
     """Inpaint each input file with one mask file (white = missing, the image's size);
     writes ``out_dir/<name>.png`` and with ``compare`` ``<name>_compare.png`` (masked |
-    inpainted). Returns the inpainted files' paths. A file that cannot be decoded raises,
+    inpainted). Returns the inpainted files' paths. ``overrides``: a diffusion
+    inpainter's sampling settings (``load_inpainter``). A file that cannot be decoded raises,
     or with ``on_unreadable`` is handed to it and skipped."""
     if mask is None:
         raise PixelsmithError("inpainting needs --mask MASK.png (white = missing pixels, "
@@ -92,7 +95,7 @@ def inpaint_files(checkpoint, inputs: list[Path], mask: Path | None,
     clash = next((s for s in stems if stems.count(s) > 1), None)
     if clash is not None:
         raise PixelsmithError(f"two inputs would both be written as {clash}.png; rename one")
-    model = load_inpainter(checkpoint, device=device)
+    model = load_inpainter(checkpoint, device=device, overrides=overrides)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []

@@ -191,7 +191,7 @@ def _generate_tab(gr, app, ctx: _Context) -> None:
         own = m.sampling  # a diffusion run: its own sampler settings, to change
         return (text, show, show, gr.update(visible=m.truncation is not None),
                 gr.update(visible=bool(own)), own.get("sampler"), own.get("sample_steps"),
-                own.get("guidance"), own.get("eta"), own.get("precision"))
+                own.get("guidance"), own.get("eta"), own.get("sample_precision"))
 
     shown = [info, klass, per_class, trunc, diffusion, sampler, sample_steps, guidance, eta,
              precision]

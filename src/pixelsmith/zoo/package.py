@@ -4,6 +4,7 @@ scored. ``bench/zoo_package.py`` is the command; the package ships what it write
 
 from __future__ import annotations
 
+import copy
 import datetime
 import json
 import os
@@ -101,11 +102,15 @@ def package_run(run: Path, folder: Path, *, task: str, channels: int, scale: int
     if folder.exists() and not (folder / "manifest.json").is_file():
         shutil.rmtree(folder)  # a half-written package from an interrupted run
     meta, params = write_weights(run, folder)
+    config = copy.deepcopy(meta["config"])
+    if config.get("objective", {}).get("sample_precision", "fp32") != "fp32":
+        # the check values are fp32's on every machine; bf16 stays a --precision away
+        config["objective"]["sample_precision"] = "fp32"
     manifest = {
         "name": folder.name, "task": task, "channels": channels, "scale": scale,
         "summary": summary, "default": default, "weights": "weights.safetensors",
         "sha256": sha256_file(folder / "weights.safetensors"), "dtype": "float16",
-        "parameters": params, "config": meta["config"],
+        "parameters": params, "config": config,
         "num_classes": int(meta.get("data", {}).get("num_classes") or 0),
         "training": training_record(run, meta, command, package_command, config_file),
         "bench": {}, "check": {},
