@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 
 from pixelsmith.generate import generate, load_model, write_images
+from pixelsmith.generate.loading import sampling_settings
 from pixelsmith.generate.sampler_options import PRECISIONS, sampler_overrides
 from pixelsmith.metrics.base import EvalContext
 from pixelsmith.metrics.evaluate import (
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
             values = score(model, metrics_for(model), args, reference)
             rows.append({"model": "diffusion", "sampler": name, "steps": steps,
                          "nfe": SAMPLERS.get(name).nfe(steps), "num": args.num,
-                         "dtype": "bf16" if model.objective.sample_bf16() else "fp32",
+                         "dtype": sampling_settings(model)["sample_precision"],
                          "seconds": time.perf_counter() - t0, **values})
             emit(rows[-1], args.json)
             if args.grids and nfe == max(nfes):

@@ -74,18 +74,20 @@ def main() -> None:
         written = len(list((tmp / ("serial" if args.baseline else "streamed")).iterdir()))
         assert written == args.num, written
         nfes = [int(n) for n in args.nfe.split(",") if n.strip()]
-        for precision in [p.strip() for p in args.precision.split(",") if p.strip()]:
-            for nfe in nfes:
-                from pixelsmith.generate.sampler_options import sampler_overrides
-                from pixelsmith.objectives.diffusion_samplers import steps_for_nfe
+        precisions = [p.strip() for p in args.precision.split(",") if p.strip()] if nfes else []
+        for precision in precisions:
+            from pixelsmith.generate.loading import sampling_settings
+            from pixelsmith.generate.sampler_options import sampler_overrides
+            from pixelsmith.objectives.diffusion_samplers import steps_for_nfe
 
+            warm = load_model(run, device=args.device, overrides=sampler_overrides(
+                args.sampler, 1, precision=precision))  # one step at the timed shapes
+            generate(warm, args.num, batch_size=args.batch_size)
+            dtype = sampling_settings(warm)["sample_precision"]
+            for nfe in nfes:
                 steps = steps_for_nfe(args.sampler, nfe)
                 m = load_model(run, device=args.device, overrides=sampler_overrides(
                     args.sampler, steps, precision=precision))
-                dtype = "bf16" if m.objective.sample_bf16() else "fp32"
-                warm = load_model(run, device=args.device, overrides=sampler_overrides(
-                    args.sampler, 1, precision=precision))  # one step at the timed shapes
-                generate(warm, args.num, batch_size=args.batch_size)
                 t0 = time.perf_counter()
                 generate(m, args.num, batch_size=args.batch_size)
                 rows.append((f"diffusion, {args.sampler} {steps} steps (NFE {nfe}), {dtype}, "

@@ -141,7 +141,9 @@ def restore(
             raise PixelsmithError(f"{', '.join(unused)} not used when inpainting (the image is "
                                   "filled whole, with the holes of --mask); leave "
                                   f"{'it' if len(unused) == 1 else 'them'} out")
-        over = [f"objective.sample_precision={precision}"] if repaint_precision else []
+        from pixelsmith.generate.sampler_options import sampler_overrides
+
+        over = sampler_overrides(precision=precision) if repaint_precision else []
         written = inpaint_files(ckpt, files, mask, out, compare=compare, device=device,
                                 on_unreadable=skip, overrides=over)
         typer.echo(f"wrote {len(written)} file(s) to {out}")
