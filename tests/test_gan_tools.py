@@ -97,6 +97,9 @@ def test_cli_per_class_grid_interpolate_and_export(cond_run, tmp_path, cli):
     assert Image.open(tmp_path / "seeds.png").size == (4 * 18 + 2, 18 + 2)  # one walk
 
     out = tmp_path / "synthetic"
+    bad = cli("export", cond_run, "--num", 2, "--out", out, "--sampler", "ddim", ok=False)
+    assert bad.returncode == 2 and "--sampler applies to diffusion models" in bad.stderr
+    assert not out.exists()  # refused before anything was written
     cli("export", cond_run, "--num", 25, "--out", out, "--batch-size", 8, "--seed", 2)
     files = sorted(out.glob("*/*.png"))
     assert len(files) == 25 and len({f.parent for f in files}) == 10
@@ -114,6 +117,7 @@ def test_cli_per_class_grid_interpolate_and_export(cond_run, tmp_path, cli):
     assert manifest["sha256"]["model.safetensors"] == want and manifest["seed"] == 2
     assert manifest["used_ema"] and "ema.safetensors" in manifest["sha256"]
     assert manifest["config"]["model"]["g_cond"] == "cbn"
+    assert manifest["sampling"] == {"truncation": 0.0} and "packaged_model" not in manifest
 
 
 def test_bad_option_value_is_a_usage_error_not_a_traceback(tmp_path, cli):

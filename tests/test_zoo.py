@@ -269,7 +269,7 @@ def test_packaged_generator_samples_like_the_run(config, network, tmp_path, cli)
 
 def test_sample_and_interpolate_name_a_packaged_generator_or_a_run(tmp_path, cli):
     out = tmp_path / "g.png"
-    for cmd in ("sample", "interpolate"):
+    for cmd in ("sample", "interpolate", "export"):
         for args, says in [([], "give a run folder or --model NAME"),
                            ([tmp_path, "--model", "x"], "not both"),
                            (["--model", "no-such"], "no packaged model named 'no-such'")]:
@@ -280,6 +280,30 @@ def test_sample_and_interpolate_name_a_packaged_generator_or_a_run(tmp_path, cli
     if restorers:  # a restorer is not a generator
         res = cli("sample", "--model", restorers[0], "--out", out, ok=False)
         assert res.returncode == 2 and "not an image generator" in res.stderr
+
+
+def test_export_from_a_packaged_generator_names_it_and_its_weights(tmp_path, cli):
+    import hashlib
+
+    from pixelsmith.data.transforms import to_uint8
+    from pixelsmith.generate import generate, load_model
+    from pixelsmith.zoo.loading import card_checkpoint
+
+    card = next(c for c in PACKAGED if c.name == "dcgan-fashion-mnist")
+    out = tmp_path / "set"
+    cli("export", "--model", card.name, "--num", 5, "--out", out, "--seed", 3,
+        "--truncation", 0.7, "--device", "cpu")
+    manifest = json.loads((out / "manifest.json").read_text())
+    weights = card.weights_path
+    assert manifest["packaged_model"] == card.name
+    assert manifest["sha256"] == {weights.name: hashlib.sha256(weights.read_bytes()).hexdigest()}
+    assert manifest["sampling"] == {"truncation": 0.7} and manifest["truncation"] == 0.7
+    model = load_model(card_checkpoint(card), device="cpu",
+                       overrides=["objective.truncation=0.7"])
+    want = to_uint8(generate(model, 5, seed=3)).numpy()
+    files = sorted(out.glob("samples/*.png"))
+    got = np.stack([np.asarray(Image.open(f))[None] for f in files])
+    assert got.shape == want.shape and np.abs(got.astype(int) - want).max() <= 1
 
 
 def test_damaged_weights_and_manifest_are_refused(tiny_package, tmp_path):

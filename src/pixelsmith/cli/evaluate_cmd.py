@@ -4,7 +4,14 @@ from pathlib import Path
 
 import typer
 
-from pixelsmith.cli.options import PRECISION_HELP
+from pixelsmith.cli.options import (
+    ETA_HELP,
+    GUIDANCE_HELP,
+    NO_EMA_HELP,
+    PRECISION_HELP,
+    SAMPLER_HELP,
+    STEPS_HELP,
+)
 from pixelsmith.errors import PixelsmithError
 
 
@@ -20,14 +27,12 @@ def evaluate(
     inception: Path = typer.Option(None, "--inception", help="pt_inception-...pth file"),
     truncation: float = typer.Option(
         None, "--truncation", help="GANs: score samples drawn with z cut to [-t, t]"),
-    sampler: str = typer.Option(None, "--sampler",
-                                help="diffusion models: ddim, ddpm, euler, heun, dpm-solver-2m"),
-    steps: int = typer.Option(None, "--steps", help="diffusion models: sampling steps"),
-    guidance: float = typer.Option(None, "--guidance",
-                                   help="conditional diffusion models: guidance weight W"),
-    eta: float = typer.Option(None, "--eta", help="diffusion models, ddim: noise (0..1)"),
+    sampler: str = typer.Option(None, "--sampler", help=SAMPLER_HELP),
+    steps: int = typer.Option(None, "--steps", help=STEPS_HELP),
+    guidance: float = typer.Option(None, "--guidance", help=GUIDANCE_HELP),
+    eta: float = typer.Option(None, "--eta", help=ETA_HELP),
     precision: str = typer.Option(None, "--precision", help=PRECISION_HELP),
-    no_ema: bool = typer.Option(False, "--no-ema", help="use the raw weights, not the EMA copy"),
+    no_ema: bool = typer.Option(False, "--no-ema", help=NO_EMA_HELP),
     no_uint8: bool = typer.Option(False, "--no-uint8", help="skip uint8 rounding of samples"),
     device: str = typer.Option("auto", "--device"),
     compare: bool = typer.Option(False, "--compare", help="print runs' recorded metrics side "

@@ -4,27 +4,44 @@ from pathlib import Path
 
 import typer
 
+from pixelsmith.cli.options import (
+    ETA_HELP,
+    GUIDANCE_HELP,
+    NO_EMA_HELP,
+    PACKAGED_HELP,
+    PRECISION_HELP,
+    SAMPLER_HELP,
+    STEPS_HELP,
+    TRUNCATION_HELP,
+)
+
 
 def export(
-    run: Path = typer.Argument(..., help="run folder or checkpoint folder"),
+    run: Path = typer.Argument(None, help="run folder or checkpoint folder"),
     num: int = typer.Option(10000, "--num", "-n", help="how many images in all"),
     out: Path = typer.Option(..., "--out", "-o", help="new folder for the data set"),
     seed: int = typer.Option(0, "--seed", help="same seed, same images"),
     batch_size: int = typer.Option(256, "--batch-size", help="images generated at once"),
     workers: int = typer.Option(0, "--workers", help="threads writing PNGs (0 = up to 8)"),
-    truncation: float = typer.Option(
-        None, "--truncation", help="GANs: z from N(0, 1) cut to [-t, t], the truncation "
-                                   "trick (smaller: cleaner, less varied images)"),
-    no_ema: bool = typer.Option(False, "--no-ema", help="use the raw weights, not the EMA copy"),
+    truncation: float = typer.Option(None, "--truncation", help=TRUNCATION_HELP),
+    sampler: str = typer.Option(None, "--sampler", help=SAMPLER_HELP),
+    steps: int = typer.Option(None, "--steps", help=STEPS_HELP),
+    guidance: float = typer.Option(None, "--guidance", help=GUIDANCE_HELP),
+    eta: float = typer.Option(None, "--eta", help=ETA_HELP),
+    precision: str = typer.Option(None, "--precision", help=PRECISION_HELP),
+    no_ema: bool = typer.Option(False, "--no-ema", help=NO_EMA_HELP),
     device: str = typer.Option("auto", "--device"),
+    packaged: str = typer.Option(None, "--model", help=PACKAGED_HELP),
 ) -> None:
     """Write a synthetic data set in ImageFolder layout, with a manifest to regenerate it."""
     from pixelsmith.generate import load_model
     from pixelsmith.generate.export import export as run_export
-    from pixelsmith.generate.loading import truncation_overrides
+    from pixelsmith.generate.loading import run_or_packaged, truncation_overrides
+    from pixelsmith.generate.sampler_options import sampler_overrides
 
-    model = load_model(run, device=device, use_ema=not no_ema,
-                       overrides=truncation_overrides(truncation))
+    model = load_model(run_or_packaged(run, packaged), device=device, use_ema=not no_ema,
+                       overrides=truncation_overrides(truncation)
+                       + sampler_overrides(sampler, steps, guidance, eta, precision))
     manifest = run_export(model, num, out, seed=seed, batch_size=batch_size,
                           workers=workers or None)
     typer.echo(f"wrote {num} images in {len(manifest['classes'])} folder(s) and "

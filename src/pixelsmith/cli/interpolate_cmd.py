@@ -4,7 +4,15 @@ from pathlib import Path
 
 import typer
 
-from pixelsmith.cli.options import PRECISION_HELP
+from pixelsmith.cli.options import (
+    ETA_HELP,
+    GUIDANCE_HELP,
+    NO_EMA_HELP,
+    PACKAGED_HELP,
+    PRECISION_HELP,
+    SAMPLER_HELP,
+    TRUNCATION_HELP,
+)
 
 
 def interpolate(
@@ -20,21 +28,16 @@ def interpolate(
     seeds: tuple[int, int] | None = typer.Option(
         None, "--seeds", help="walk between the first images of `sample --seed A` and "
                               "`--seed B` (one row)"),
-    truncation: float = typer.Option(
-        None, "--truncation", help="GANs: z from N(0, 1) cut to [-t, t], the truncation "
-                                   "trick (smaller: cleaner, less varied images)"),
-    sampler: str = typer.Option(None, "--sampler",
-                                help="diffusion models: ddim, ddpm, euler, heun, dpm-solver-2m"),
+    truncation: float = typer.Option(None, "--truncation", help=TRUNCATION_HELP),
+    sampler: str = typer.Option(None, "--sampler", help=SAMPLER_HELP),
     sample_steps: int = typer.Option(None, "--sample-steps",
                                      help="diffusion models: sampling steps of each image"),
-    guidance: float = typer.Option(None, "--guidance",
-                                   help="conditional diffusion models: guidance weight W"),
-    eta: float = typer.Option(None, "--eta", help="diffusion models, ddim: noise (0..1)"),
+    guidance: float = typer.Option(None, "--guidance", help=GUIDANCE_HELP),
+    eta: float = typer.Option(None, "--eta", help=ETA_HELP),
     precision: str = typer.Option(None, "--precision", help=PRECISION_HELP),
-    no_ema: bool = typer.Option(False, "--no-ema", help="use the raw weights, not the EMA copy"),
+    no_ema: bool = typer.Option(False, "--no-ema", help=NO_EMA_HELP),
     device: str = typer.Option("auto", "--device"),
-    packaged: str = typer.Option(None, "--model",
-                                 help="a packaged generator by name instead of a run"),
+    packaged: str = typer.Option(None, "--model", help=PACKAGED_HELP),
 ) -> None:
     """Walk between random inputs (spherical interpolation of z), between two seeds'
     samples, or between two images."""

@@ -4,7 +4,16 @@ from pathlib import Path
 
 import typer
 
-from pixelsmith.cli.options import PRECISION_HELP
+from pixelsmith.cli.options import (
+    ETA_HELP,
+    GUIDANCE_HELP,
+    NO_EMA_HELP,
+    PACKAGED_HELP,
+    PRECISION_HELP,
+    SAMPLER_HELP,
+    STEPS_HELP,
+    TRUNCATION_HELP,
+)
 
 
 def sample(
@@ -16,21 +25,15 @@ def sample(
     class_index: int = typer.Option(None, "--class", help="conditional models: only this class"),
     per_class: bool = typer.Option(False, "--per-class",
                                    help="conditional models: one row of --num images per class"),
-    sampler: str = typer.Option(None, "--sampler",
-                                help="diffusion models: ddim, ddpm, euler, heun, dpm-solver-2m"),
-    steps: int = typer.Option(None, "--steps", help="diffusion models: sampling steps"),
-    guidance: float = typer.Option(
-        None, "--guidance", help="conditional diffusion models: classifier-free guidance "
-                                 "weight W (0 unconditional, 1 conditional, >1 guided)"),
-    eta: float = typer.Option(None, "--eta", help="diffusion models, ddim: noise (0..1)"),
+    sampler: str = typer.Option(None, "--sampler", help=SAMPLER_HELP),
+    steps: int = typer.Option(None, "--steps", help=STEPS_HELP),
+    guidance: float = typer.Option(None, "--guidance", help=GUIDANCE_HELP),
+    eta: float = typer.Option(None, "--eta", help=ETA_HELP),
     precision: str = typer.Option(None, "--precision", help=PRECISION_HELP),
-    truncation: float = typer.Option(
-        None, "--truncation", help="GANs: z from N(0, 1) cut to [-t, t], the truncation "
-                                   "trick (smaller: cleaner, less varied images)"),
-    no_ema: bool = typer.Option(False, "--no-ema", help="use the raw weights, not the EMA copy"),
+    truncation: float = typer.Option(None, "--truncation", help=TRUNCATION_HELP),
+    no_ema: bool = typer.Option(False, "--no-ema", help=NO_EMA_HELP),
     device: str = typer.Option("auto", "--device"),
-    packaged: str = typer.Option(None, "--model",
-                                 help="a packaged generator by name instead of a run"),
+    packaged: str = typer.Option(None, "--model", help=PACKAGED_HELP),
 ) -> None:
     """Generate images from a trained generator: a run, or a packaged one (--model)."""
     from pixelsmith.generate import (

@@ -1,7 +1,8 @@
 """Export a synthetic data set from a trained generator: the library behind
 ``pixelsmith export``. Layout is torchvision's ImageFolder (``OUT/<class>/<index>.png``;
 unconditional models write one folder, ``OUT/samples/``) plus ``OUT/manifest.json``
-recording the checkpoint's hash, the seed and the config, so the set can be regenerated."""
+recording the checkpoint's hash (or the packaged model's), the seed, how it sampled and the
+config, so the set can be regenerated."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import torch
 import pixelsmith
 from pixelsmith.data.transforms import to_uint8
 from pixelsmith.errors import PixelsmithError
-from pixelsmith.generate.loading import LoadedModel
+from pixelsmith.generate.loading import LoadedModel, sampling_settings
 from pixelsmith.generate.sampling import sample_batches
 from pixelsmith.generate.writer import PngWriter
 from pixelsmith.hashing import sha256_file
@@ -33,6 +34,18 @@ def _folder_names(model: LoadedModel) -> list[str]:
     # ImageFolder's alphabetical order is the model's class order
     width = len(str(k - 1))
     return [f"{i:0{width}d}_{re.sub(r'[^A-Za-z0-9._-]+', '_', n)}" for i, n in enumerate(names)]
+
+
+def _weight_hashes(model: LoadedModel) -> dict[str, str]:
+    """{weights file: SHA-256} of what generated: a run's model (and EMA) file, or the one
+    weights file of a packaged model, as its manifest names it."""
+    packaged = model.meta.get("packaged")
+    if packaged:
+        return {packaged["weights"]: packaged["sha256"]}
+    hashes = {MODEL_FILE: sha256_file(model.path / MODEL_FILE)}
+    if model.used_ema:
+        hashes[EMA_FILE] = sha256_file(model.path / EMA_FILE)
+    return hashes
 
 
 @torch.no_grad()
@@ -61,19 +74,21 @@ def export(model: LoadedModel, num: int, out: str | Path, *, seed: int = 0,
                 counts[k] += 1
                 paths.append(out / folders[k] / f"{i + j:06d}.png")
             writer.put(pixels, paths)
-    ckpt = model.path
+    packaged = model.meta.get("packaged")  # a model shipped in the package
     manifest = {
         "num_images": num,
         "seed": seed,
         "layout": "ImageFolder",
         "classes": dict(zip(folders, counts)),
-        "checkpoint": str(ckpt),
+        "checkpoint": str(model.path),
+        **({"packaged_model": packaged["name"]} if packaged else {}),
         "step": model.meta.get("step"),
         "used_ema": model.used_ema,
-        # a sampling setting (--truncation), not in the training config: needed to regenerate
+        # how it sampled (--truncation, --sampler, --steps, ...), not in the training
+        # config: needed to regenerate the same files
         "truncation": getattr(model.cfg.objective, "truncation", 0.0),
-        "sha256": {MODEL_FILE: sha256_file(ckpt / MODEL_FILE)}
-        | ({EMA_FILE: sha256_file(ckpt / EMA_FILE)} if model.used_ema else {}),
+        "sampling": sampling_settings(model),
+        "sha256": _weight_hashes(model),
         "config": model.meta.get("config"),
         "versions": {"pixelsmith": pixelsmith.__version__, "torch": torch.__version__},
     }

@@ -129,8 +129,9 @@ def require_objective(model: LoadedModel, name: str, message: str) -> LoadedMode
 
 
 def run_or_packaged(run, model: str | None):
-    """What ``sample`` / ``interpolate`` load: the run folder given, or with ``--model NAME``
-    the packaged generator of that name (``pixelsmith models``) as a checkpoint."""
+    """What ``sample`` / ``interpolate`` / ``export`` load: the run folder given, or with
+    ``--model NAME`` the packaged generator of that name (``pixelsmith models``) as a
+    checkpoint."""
     if (run is None) == (model is None):
         raise PixelsmithError("give a run folder or --model NAME (a packaged generator, "
                               "`pixelsmith models` lists them)" if run is None else

@@ -36,7 +36,10 @@ def card_checkpoint(card: ModelCard, *, verify: bool = True) -> Checkpoint:
             "step": int(card.manifest["training"].get("steps") or 0),
             # only the network that makes the outputs ships (an inpainter's generator, not
             # its discriminator): the loader builds the others but loads these alone
-            "weights_of": sorted({k.split(".", 1)[0] for k in state})}
+            "weights_of": sorted({k.split(".", 1)[0] for k in state}),
+            # what was loaded, for records such as an export's manifest (verified above)
+            "packaged": {"name": card.name, "weights": card.manifest["weights"],
+                         "sha256": card.manifest["sha256"]}}
     return Checkpoint(card.folder, meta, state, None)
 
 
