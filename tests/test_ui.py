@@ -190,6 +190,34 @@ def test_interpolate_walk_is_what_pixelsmith_interpolate_writes(root, cache, tmp
         G.interpolate_walk(cache, root, "gan", tmp_path, between=(tmp_path / "a.png",) * 2)
 
 
+def test_interpolate_tab_offers_a_diffusion_model_its_sampler_settings(root, tmp_path):
+    """The page's own callbacks: choosing a diffusion model shows its settings, and a walk
+    with changed ones is what `pixelsmith interpolate` writes with the same options."""
+    pytest.importorskip("gradio")
+    from pixelsmith.ui.app import build_app
+
+    app = build_app(root, work_dir=tmp_path, device="cpu")
+    fns = {f.name: f for f in app.fns.values()}
+    labels = [getattr(c, "label", None) for c in fns["walk"].inputs]
+    assert labels[-5:] == ["sampler", "steps", "guidance (conditional)", "eta (ddim)",
+                           "precision (bf16: ~2x faster where native)"]
+    row, sampler, steps, guidance, eta, precision, status = fns["own"].fn("diffusion")
+    assert row["visible"] and status == ""
+    assert (sampler, steps, precision) == ("dpm-solver-2m", 3, "fp32")  # the run's own
+    assert not fns["own"].fn("gan")[0]["visible"]  # a GAN has no such settings
+    out = fns["walk"].fn("diffusion", "random ends (seed)", None, None, 3, 1, 2, 1, -1, 0,
+                         "ddim", 2, guidance, eta, "bf16")
+    assert out[-1] == "", out[-1]
+    _cli("interpolate", root / "diffusion", "--steps", 3, "--rows", 1, "--seed", 2,
+         "--sampler", "ddim", "--sample-steps", 2, "--precision", "bf16",
+         "-o", tmp_path / "cli.png", "--device", "cpu")
+    grid = next(p for p in out[4] if p.endswith(".png"))
+    assert np.array_equal(_pixels(grid), _pixels(tmp_path / "cli.png"))
+    _cli("interpolate", root / "diffusion", "--steps", 3, "--rows", 1, "--seed", 2,
+         "-o", tmp_path / "own.png", "--device", "cpu")
+    assert not np.array_equal(_pixels(grid), _pixels(tmp_path / "own.png"))  # settings used
+
+
 def _noisy_gray(tmp_path, name="noisy.png"):
     rng = np.random.default_rng(0)
     clean = np.linspace(40, 210, 48)[None, :] * np.ones((40, 1))

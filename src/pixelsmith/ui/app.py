@@ -162,13 +162,7 @@ def _generate_tab(gr, app, ctx: _Context) -> None:
             per_class = gr.Checkbox(False, label="one row per class", visible=False)
             trunc = gr.Number(0, label="truncation t: z cut to [-t, t] (0: the run's own)",
                               visible=False)
-            with gr.Row(visible=False) as diffusion:
-                sampler = gr.Dropdown(_sampler_names(), label="sampler", value=None)
-                sample_steps = gr.Number(None, precision=0, label="steps")
-                guidance = gr.Number(None, label="guidance (conditional)")
-                eta = gr.Number(None, label="eta (ddim)")
-                precision = gr.Dropdown(["fp32", "bf16", "auto"], value=None,
-                                        label="precision (bf16: ~2x faster where native)")
+            diffusion, settings = _diffusion_settings(gr)
             ema = gr.Checkbox(True, label="EMA weights (when the run kept them)")
             go = gr.Button("Generate", variant="primary", elem_id="generate-button")
         with gr.Column(scale=2):
@@ -188,13 +182,10 @@ def _generate_tab(gr, app, ctx: _Context) -> None:
         if m.summary:
             text = f"packaged: {m.summary}\n\n{text}"
         show = gr.update(visible=bool(m.num_classes))
-        own = m.sampling  # a diffusion run: its own sampler settings, to change
         return (text, show, show, gr.update(visible=m.truncation is not None),
-                gr.update(visible=bool(own)), own.get("sampler"), own.get("sample_steps"),
-                own.get("guidance"), own.get("eta"), own.get("sample_precision"))
+                *_own_settings(gr, m))
 
-    shown = [info, klass, per_class, trunc, diffusion, sampler, sample_steps, guidance, eta,
-             precision]
+    shown = [info, klass, per_class, trunc, diffusion, *settings]
     describe_g = _guard(describe, len(shown))
     run.change(describe_g, run, [*shown, status])
     app.load(describe_g, run, [*shown, status])
@@ -205,8 +196,8 @@ def _generate_tab(gr, app, ctx: _Context) -> None:
                                    overrides=G.sampling_overrides(t, smp, st, gd, et, pr)))
         return path, path
 
-    go.click(_guard(make, 2), [run, num, seed, klass, per_class, trunc, sampler, sample_steps,
-                               guidance, eta, precision, ema], [grid, download, status])
+    go.click(_guard(make, 2), [run, num, seed, klass, per_class, trunc, *settings, ema],
+             [grid, download, status])
 
 
 def _sampler_names() -> list[str]:
@@ -214,6 +205,28 @@ def _sampler_names() -> list[str]:
     from pixelsmith.registry import SAMPLERS
 
     return SAMPLERS.names()
+
+
+def _diffusion_settings(gr):
+    """A diffusion model's sampling settings (sampler, steps, guidance, eta, precision),
+    as ``pixelsmith sample``'s options; the row shows once a diffusion model is chosen."""
+    from pixelsmith.generate.sampler_options import PRECISIONS
+
+    with gr.Row(visible=False) as row:
+        settings = [gr.Dropdown(_sampler_names(), label="sampler", value=None),
+                    gr.Number(None, precision=0, label="steps"),
+                    gr.Number(None, label="guidance (conditional)"),
+                    gr.Number(None, label="eta (ddim)"),
+                    gr.Dropdown(list(PRECISIONS), value=None,
+                                label="precision (bf16: ~2x faster where native)")]
+    return row, settings
+
+
+def _own_settings(gr, m: G.ModelInfo) -> tuple:
+    """The settings row's visibility and the chosen model's own values, to change."""
+    own = m.sampling  # empty for GANs and VAEs
+    return (gr.update(visible=bool(own)), own.get("sampler"), own.get("sample_steps"),
+            own.get("guidance"), own.get("eta"), own.get("sample_precision"))
 
 
 def _interpolate_tab(gr, app, ctx: _Context) -> None:
@@ -236,6 +249,7 @@ def _interpolate_tab(gr, app, ctx: _Context) -> None:
                                "first image)", visible=False)
             klass = gr.Number(-1, precision=0, label="class for conditional models (-1: any)")
             trunc = gr.Number(0, label="GANs: truncation t (0: the run's own)")
+            diffusion, settings = _diffusion_settings(gr)
             go = gr.Button("Interpolate", variant="primary", elem_id="interpolate-button")
         with gr.Column(scale=2):
             at = gr.Slider(0, 7, value=0, step=1, label="position along the walk",
@@ -251,19 +265,27 @@ def _interpolate_tab(gr, app, ctx: _Context) -> None:
     mode.change(lambda m: (gr.update(visible=m.startswith("two uploaded")),
                            gr.update(visible=m.startswith("two seeds"))), mode, [pictures, seed_b])
 
-    def walk(name, m, pa, pb, n, r, s, sb, k, t):
+    def own(name):  # a diffusion model shows its sampler settings, to change
+        return _own_settings(gr, G.model_info(ctx.cache, ctx.root, name)) if name else \
+            (gr.update(visible=False), *[None] * len(settings))
+
+    own_g = _guard(own, 1 + len(settings))
+    run.change(own_g, run, [diffusion, *settings, status])
+    app.load(own_g, run, [diffusion, *settings, status])
+
+    def walk(name, m, pa, pb, n, r, s, sb, k, t, smp, st, gd, et, pr):
         between = (pa, pb) if m.startswith("two uploaded") else None
         res = G.interpolate_walk(ctx.cache, ctx.root, name, ctx.work, steps=n, rows=r,
                                  seed=s, class_index=k, between=between,
                                  seed_b=sb if m.startswith("two seeds") else None,
                                  max_upload_bytes=ctx.max_bytes,
-                                 overrides=G.sampling_overrides(t))
+                                 overrides=G.sampling_overrides(t, smp, st, gd, et, pr))
         paths = [str(p) for p in res.frames]
         return (paths, gr.update(maximum=len(paths) - 1, value=0), paths[0], str(res.gif),
                 [str(res.gif), str(res.png)])
 
-    go.click(_guard(walk, 5), [run, mode, a, b, steps, rows, seed, seed_b, klass, trunc],
-             [frames, at, frame, gif, download, status])
+    go.click(_guard(walk, 5), [run, mode, a, b, steps, rows, seed, seed_b, klass, trunc,
+                               *settings], [frames, at, frame, gif, download, status])
     at.change(lambda fs, i: fs[int(i)] if fs and int(i) < len(fs) else gr.skip(),
               [frames, at], frame)
 
