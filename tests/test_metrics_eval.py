@@ -247,3 +247,36 @@ def test_best_metric_direction_and_short_names():
     assert is_better("fid", 10.0, 12.0) and not is_better("fid", 13.0, 12.0)
     assert is_better("is", 8.0, 7.0) and not is_better("recall", 0.1, 0.2)
     assert is_better("kid", 1.0, None)
+
+
+def _record(metric: str, value: float, **protocol) -> str:
+    return json.dumps({"step": 5, "metric": metric, metric: value,
+                       "protocol": {"reference": "digits test", **protocol}}) + "\n"
+
+
+def test_compare_shows_how_each_score_was_sampled(tmp_path, cli):
+    """Scores of the same weights under other sampling settings are other numbers: the
+    comparison says which settings the latest record of each metric used."""
+    from pixelsmith.metrics.evaluate import sampling_label
+
+    ddpm, gan = tmp_path / "ddpm", tmp_path / "gan"
+    ddpm.mkdir()
+    gan.mkdir()
+    diffusion = {"sampler": "dpm-solver-2m", "sample_steps": 20, "guidance": 1.0, "eta": 0.0,
+                 "sample_precision": "fp32"}
+    (ddpm / "metrics.jsonl").write_text(
+        _record("fid10k", 2.92, **diffusion)
+        + '{"step": 5, "loss": 0.1}\n'  # a training row, not a record
+        + _record("fid10k", 1.65, **{**diffusion, "sampler": "ddpm", "sample_steps": 50,
+                                     "sample_precision": "bf16"}))
+    (gan / "metrics.jsonl").write_text(_record("fid10k", 0.69, truncation=0.0)
+                                       + _record("kid10k", 0.001, truncation=0.5))
+    assert sampling_label({"truncation": 0.0}) == "" and sampling_label(None) == ""
+    assert sampling_label({**diffusion, "sampler": "ddim", "eta": 0.5, "guidance": 2.0}) == \
+        "ddim, 20 steps, eta 0.5, guidance 2"
+    proc = cli("evaluate", "--compare", ddpm, gan, env={"COLUMNS": "200"})
+    row = next(line for line in proc.stdout.splitlines() if "fid10k" in line)
+    assert "1.6500 (ddpm, 50 steps, bf16)" in row and "0.6900 " in row
+    assert "2.9200" not in proc.stdout  # the latest record of each metric
+    kid = next(line for line in proc.stdout.splitlines() if "kid10k" in line)
+    assert "0.0010 (truncation 0.5)" in kid and kid.split("│")[2].strip() == "-"

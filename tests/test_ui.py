@@ -127,7 +127,7 @@ def test_runs_tab_config_curves_grids_and_records(root, tmp_path):
     with (run / "gan" / "metrics.jsonl").open("a") as f:
         f.write(json.dumps(record) + "\n" + '{"step": 3, "g/loss": 0.')
     view = T.show_run(run, "gan", tmp_path)
-    assert view.records == [[2, "fid1k[digits-evaluator]", 123.456, "digits", 1000,
+    assert view.records == [[2, "fid1k[digits-evaluator]", 123.456, "", "digits", 1000,
                              "evaluator", "2026-12-02T12:00:00Z"]]
     assert view.steps == [2, 4]
     assert T.sample_grid(run, "gan", 3.6).name == "step_0000004.png"  # nearest saved step

@@ -55,7 +55,7 @@ def evaluate(
         for run in table:
             out.add_column(str(run), justify="right")
         for n in names:
-            out.add_row(n, *(f"{table[r][n]:.4f}" if n in table[r] else "-" for r in table))
+            out.add_row(n, *(_cell(*table[r][n]) if n in table[r] else "-" for r in table))
         console.print(out)
         return
     if len(runs) != 1:
@@ -79,3 +79,8 @@ def evaluate(
                       f"uint8 {p['uint8']}, ema {p['ema']}, seed {p['seed']}"
                       + "".join(f", {k} {p[k]}" for k in SAMPLING_OPTIONS if k in p) + "; "
                       f"appended to {E.run_dir_of(resolve_checkpoint(runs[0])) / 'metrics.jsonl'}")
+
+
+def _cell(value: float, sampled: str) -> str:
+    """A compared score, with how its samples were drawn when that was not plain."""
+    return f"{value:.4f}" + (f" ({sampled})" if sampled else "")

@@ -157,14 +157,34 @@ def read_records(run_dir: str | Path) -> list[dict]:
     return rows
 
 
-def compare_table(runs: list[str | Path]) -> tuple[list[str], dict[str, dict[str, float]]]:
-    """Latest value of every metric per run: (metric names, {run: {metric: value}})."""
-    table: dict[str, dict[str, float]] = {}
+def sampling_label(protocol: dict) -> str:
+    """How a record's samples were drawn, in a few words ("ddpm, 50 steps, bf16",
+    "truncation 0.5"); "" for a model's plain sampling (a GAN without the trick, a VAE):
+    the same weights score differently under each, so a score is read with it."""
+    p = protocol if isinstance(protocol, dict) else {}
+    parts = []
+    if p.get("sampler"):
+        parts.append(f"{p['sampler']}, {p.get('sample_steps', '?')} steps")
+        if p.get("eta"):
+            parts.append(f"eta {p['eta']:g}")
+        if p.get("guidance") not in (None, 1, 1.0):
+            parts.append(f"guidance {p['guidance']:g}")
+        if p.get("sample_precision") not in (None, "fp32"):
+            parts.append(p["sample_precision"])
+    if p.get("truncation"):
+        parts.append(f"truncation {p['truncation']:g}")
+    return ", ".join(parts)
+
+
+def compare_table(runs: list[str | Path]) -> tuple[list[str], dict[str, dict[str, tuple]]]:
+    """Latest record of every metric per run: (metric names, {run: {metric: (value,
+    sampling_label of that record)}})."""
+    table: dict[str, dict[str, tuple]] = {}
     names: list[str] = []
     for run in runs:
-        latest: dict[str, float] = {}
+        latest: dict[str, tuple] = {}
         for r in read_records(run):
-            latest[r["metric"]] = r[r["metric"]]
+            latest[r["metric"]] = (r[r["metric"]], sampling_label(r.get("protocol")))
             if r["metric"] not in names:
                 names.append(r["metric"])
         table[str(run)] = latest

@@ -14,7 +14,8 @@ from pixelsmith.errors import PixelsmithError
 from pixelsmith.ui.catalog import find_run, find_runs
 
 GRID_NAME = re.compile(r"step_(\d+)\.png$")
-RECORD_COLUMNS = ["step", "metric", "value", "reference", "n_fake", "features", "date"]
+RECORD_COLUMNS = ["step", "metric", "value", "sampled with", "reference", "n_fake", "features",
+                  "date"]
 
 
 @dataclass
@@ -63,7 +64,7 @@ def curves(root: str | Path, name: str, work_dir: str | Path) -> Path | None:
 
 def evaluation_records(run: Path) -> list[list]:
     """One row per record of ``pixelsmith evaluate`` (or evaluation during training)."""
-    from pixelsmith.metrics.evaluate import read_records
+    from pixelsmith.metrics.evaluate import read_records, sampling_label
 
     if not (run / "metrics.jsonl").is_file():
         return []
@@ -73,8 +74,8 @@ def evaluation_records(run: Path) -> list[list]:
         value = r.get(r["metric"])
         rows.append([r.get("step"), r["metric"],
                      round(value, 4) if isinstance(value, (int, float)) else value,
-                     p.get("reference", ""), p.get("n_fake", ""), p.get("features", ""),
-                     r.get("date", "")])
+                     sampling_label(p), p.get("reference", ""), p.get("n_fake", ""),
+                     p.get("features", ""), r.get("date", "")])
     return rows
 
 
