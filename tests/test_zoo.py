@@ -267,7 +267,7 @@ def test_packaged_generator_samples_like_the_run(config, network, tmp_path, cli)
     assert np.abs(np.subtract(generator_check_values(packaged, spec), means)).max() > 1
 
 
-def test_sample_and_interpolate_name_a_packaged_generator_or_a_run(tmp_path, cli):
+def test_sample_interpolate_and_export_name_a_packaged_generator_or_a_run(tmp_path, cli):
     out = tmp_path / "g.png"
     for cmd in ("sample", "interpolate", "export"):
         for args, says in [([], "give a run folder or --model NAME"),
@@ -277,11 +277,13 @@ def test_sample_and_interpolate_name_a_packaged_generator_or_a_run(tmp_path, cli
             assert res.returncode == 2 and says in res.stderr, (cmd, args, res.stderr)
             assert "Traceback" not in res.stderr
     restorers = [c.name for c in PACKAGED if c.task != "generate"]
-    if restorers:  # a restorer is not a generator
-        res = cli("sample", "--model", restorers[0], "--out", out, ok=False)
-        assert res.returncode == 2 and "not an image generator" in res.stderr
+    for cmd in ("sample", "export") if restorers else ():  # a restorer is not a generator
+        res = cli(cmd, "--model", restorers[0], "--out", out, ok=False)
+        assert res.returncode == 2 and "not an image generator" in res.stderr, cmd
 
 
+@pytest.mark.skipif(not any(c.name == "dcgan-fashion-mnist" for c in PACKAGED),
+                    reason="the packaged dcgan-fashion-mnist is not installed")
 def test_export_from_a_packaged_generator_names_it_and_its_weights(tmp_path, cli):
     import hashlib
 
@@ -298,6 +300,10 @@ def test_export_from_a_packaged_generator_names_it_and_its_weights(tmp_path, cli
     assert manifest["packaged_model"] == card.name
     assert manifest["sha256"] == {weights.name: hashlib.sha256(weights.read_bytes()).hexdigest()}
     assert manifest["sampling"] == {"truncation": 0.7} and manifest["truncation"] == 0.7
+    assert "used_ema" not in manifest  # the weights as shipped, whichever copy they were
+    from pixelsmith.metrics.evaluate import evaluate
+    with pytest.raises(PixelsmithError, match="'dcgan-fashion-mnist' has no run folder"):
+        evaluate(card_checkpoint(card), ["fid"], device="cpu")  # never into the package
     model = load_model(card_checkpoint(card), device="cpu",
                        overrides=["objective.truncation=0.7"])
     want = to_uint8(generate(model, 5, seed=3)).numpy()

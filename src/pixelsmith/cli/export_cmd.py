@@ -33,7 +33,8 @@ def export(
     device: str = typer.Option("auto", "--device"),
     packaged: str = typer.Option(None, "--model", help=PACKAGED_HELP),
 ) -> None:
-    """Write a synthetic data set in ImageFolder layout, with a manifest to regenerate it."""
+    """Write a synthetic data set in ImageFolder layout, with a manifest to regenerate it:
+    from a run, or a packaged generator (--model)."""
     from pixelsmith.generate import load_model
     from pixelsmith.generate.export import export as run_export
     from pixelsmith.generate.loading import run_or_packaged, truncation_overrides

@@ -83,7 +83,8 @@ def export(model: LoadedModel, num: int, out: str | Path, *, seed: int = 0,
         "checkpoint": str(model.path),
         **({"packaged_model": packaged["name"]} if packaged else {}),
         "step": model.meta.get("step"),
-        "used_ema": model.used_ema,
+        # a packaged model's weights are as shipped (the run's EMA copy where it kept one)
+        **({} if packaged else {"used_ema": model.used_ema}),
         # how it sampled (--truncation, --sampler, --steps, ...), not in the training
         # config: needed to regenerate the same files
         "truncation": getattr(model.cfg.objective, "truncation", 0.0),

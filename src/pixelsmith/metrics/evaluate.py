@@ -119,6 +119,10 @@ def evaluate(run_or_ckpt: str | Path, metrics: list[str], *, num: int = 10000, s
     ddim``...), recorded in each record's protocol."""
     model = load_model(run_or_ckpt, device=device, use_ema=use_ema,
                        overrides=overrides or ())
+    packaged = model.meta.get("packaged")  # its weights file's hash, as its manifest says
+    if write and packaged:
+        raise PixelsmithError(f"packaged model '{packaged['name']}' has no run folder to "
+                              "record into; evaluate it with write=False")
     dev = next(model.net.parameters()).device
     real, ref = reference_data(model.cfg.data, data_root, num)
     ex = make_extractor(features, model.cfg.data, evaluator=evaluator, inception=inception,
@@ -127,7 +131,8 @@ def evaluate(run_or_ckpt: str | Path, metrics: list[str], *, num: int = 10000, s
                       batch_size=batch_size, cache_dir=metrics_cache_dir(), extractor=ex,
                       quantize=quantize, reference=ref)
     records = run_metrics(ctx, metrics, step=model.meta.get("step"),
-                          ckpt_sha=checkpoint_sha256(model.path))
+                          ckpt_sha=packaged["sha256"] if packaged else
+                          checkpoint_sha256(model.path))
     bad = next((r for r in records if not math.isfinite(r[r["metric"]])), None)
     if bad is not None:  # never recorded as if it were a score
         raise PixelsmithError(f"{model.path}: metric {bad['metric']} came out "
