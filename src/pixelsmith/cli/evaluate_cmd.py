@@ -4,14 +4,7 @@ from pathlib import Path
 
 import typer
 
-from pixelsmith.cli.options import (
-    ETA_HELP,
-    GUIDANCE_HELP,
-    NO_EMA_HELP,
-    PRECISION_HELP,
-    SAMPLER_HELP,
-    STEPS_HELP,
-)
+from pixelsmith.cli import options as opt
 from pixelsmith.errors import PixelsmithError
 
 
@@ -27,12 +20,12 @@ def evaluate(
     inception: Path = typer.Option(None, "--inception", help="pt_inception-...pth file"),
     truncation: float = typer.Option(
         None, "--truncation", help="GANs: score samples drawn with z cut to [-t, t]"),
-    sampler: str = typer.Option(None, "--sampler", help=SAMPLER_HELP),
-    steps: int = typer.Option(None, "--steps", help=STEPS_HELP),
-    guidance: float = typer.Option(None, "--guidance", help=GUIDANCE_HELP),
-    eta: float = typer.Option(None, "--eta", help=ETA_HELP),
-    precision: str = typer.Option(None, "--precision", help=PRECISION_HELP),
-    no_ema: bool = typer.Option(False, "--no-ema", help=NO_EMA_HELP),
+    sampler: str = typer.Option(None, "--sampler", help=opt.SAMPLER_HELP),
+    steps: int = typer.Option(None, "--steps", help=opt.STEPS_HELP),
+    guidance: float = typer.Option(None, "--guidance", help=opt.GUIDANCE_HELP),
+    eta: float = typer.Option(None, "--eta", help=opt.ETA_HELP),
+    precision: str = typer.Option(None, "--precision", help=opt.PRECISION_HELP),
+    no_ema: bool = typer.Option(False, "--no-ema", help=opt.NO_EMA_HELP),
     no_uint8: bool = typer.Option(False, "--no-uint8", help="skip uint8 rounding of samples"),
     device: str = typer.Option("auto", "--device"),
     compare: bool = typer.Option(False, "--compare", help="print runs' recorded metrics side "

@@ -4,16 +4,7 @@ from pathlib import Path
 
 import typer
 
-from pixelsmith.cli.options import (
-    ETA_HELP,
-    GUIDANCE_HELP,
-    NO_EMA_HELP,
-    PACKAGED_HELP,
-    PRECISION_HELP,
-    SAMPLER_HELP,
-    STEPS_HELP,
-    TRUNCATION_HELP,
-)
+from pixelsmith.cli import options as opt
 
 
 def export(
@@ -23,15 +14,15 @@ def export(
     seed: int = typer.Option(0, "--seed", help="same seed, same images"),
     batch_size: int = typer.Option(256, "--batch-size", help="images generated at once"),
     workers: int = typer.Option(0, "--workers", help="threads writing PNGs (0 = up to 8)"),
-    truncation: float = typer.Option(None, "--truncation", help=TRUNCATION_HELP),
-    sampler: str = typer.Option(None, "--sampler", help=SAMPLER_HELP),
-    steps: int = typer.Option(None, "--steps", help=STEPS_HELP),
-    guidance: float = typer.Option(None, "--guidance", help=GUIDANCE_HELP),
-    eta: float = typer.Option(None, "--eta", help=ETA_HELP),
-    precision: str = typer.Option(None, "--precision", help=PRECISION_HELP),
-    no_ema: bool = typer.Option(False, "--no-ema", help=NO_EMA_HELP),
+    truncation: float = typer.Option(None, "--truncation", help=opt.TRUNCATION_HELP),
+    sampler: str = typer.Option(None, "--sampler", help=opt.SAMPLER_HELP),
+    steps: int = typer.Option(None, "--steps", help=opt.STEPS_HELP),
+    guidance: float = typer.Option(None, "--guidance", help=opt.GUIDANCE_HELP),
+    eta: float = typer.Option(None, "--eta", help=opt.ETA_HELP),
+    precision: str = typer.Option(None, "--precision", help=opt.PRECISION_HELP),
+    no_ema: bool = typer.Option(False, "--no-ema", help=opt.NO_EMA_HELP),
     device: str = typer.Option("auto", "--device"),
-    packaged: str = typer.Option(None, "--model", help=PACKAGED_HELP),
+    packaged: str = typer.Option(None, "--model", help=opt.PACKAGED_HELP),
 ) -> None:
     """Write a synthetic data set in ImageFolder layout, with a manifest to regenerate it:
     from a run, or a packaged generator (--model)."""

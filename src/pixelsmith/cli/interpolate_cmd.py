@@ -4,15 +4,7 @@ from pathlib import Path
 
 import typer
 
-from pixelsmith.cli.options import (
-    ETA_HELP,
-    GUIDANCE_HELP,
-    NO_EMA_HELP,
-    PACKAGED_HELP,
-    PRECISION_HELP,
-    SAMPLER_HELP,
-    TRUNCATION_HELP,
-)
+from pixelsmith.cli import options as opt
 
 
 def interpolate(
@@ -28,16 +20,16 @@ def interpolate(
     seeds: tuple[int, int] | None = typer.Option(
         None, "--seeds", help="walk between the first images of `sample --seed A` and "
                               "`--seed B` (one row)"),
-    truncation: float = typer.Option(None, "--truncation", help=TRUNCATION_HELP),
-    sampler: str = typer.Option(None, "--sampler", help=SAMPLER_HELP),
+    truncation: float = typer.Option(None, "--truncation", help=opt.TRUNCATION_HELP),
+    sampler: str = typer.Option(None, "--sampler", help=opt.SAMPLER_HELP),
     sample_steps: int = typer.Option(None, "--sample-steps",
                                      help="diffusion models: sampling steps of each image"),
-    guidance: float = typer.Option(None, "--guidance", help=GUIDANCE_HELP),
-    eta: float = typer.Option(None, "--eta", help=ETA_HELP),
-    precision: str = typer.Option(None, "--precision", help=PRECISION_HELP),
-    no_ema: bool = typer.Option(False, "--no-ema", help=NO_EMA_HELP),
+    guidance: float = typer.Option(None, "--guidance", help=opt.GUIDANCE_HELP),
+    eta: float = typer.Option(None, "--eta", help=opt.ETA_HELP),
+    precision: str = typer.Option(None, "--precision", help=opt.PRECISION_HELP),
+    no_ema: bool = typer.Option(False, "--no-ema", help=opt.NO_EMA_HELP),
     device: str = typer.Option("auto", "--device"),
-    packaged: str = typer.Option(None, "--model", help=PACKAGED_HELP),
+    packaged: str = typer.Option(None, "--model", help=opt.PACKAGED_HELP),
 ) -> None:
     """Walk between random inputs (spherical interpolation of z), between two seeds'
     samples, or between two images."""

@@ -4,16 +4,7 @@ from pathlib import Path
 
 import typer
 
-from pixelsmith.cli.options import (
-    ETA_HELP,
-    GUIDANCE_HELP,
-    NO_EMA_HELP,
-    PACKAGED_HELP,
-    PRECISION_HELP,
-    SAMPLER_HELP,
-    STEPS_HELP,
-    TRUNCATION_HELP,
-)
+from pixelsmith.cli import options as opt
 
 
 def sample(
@@ -25,15 +16,15 @@ def sample(
     class_index: int = typer.Option(None, "--class", help="conditional models: only this class"),
     per_class: bool = typer.Option(False, "--per-class",
                                    help="conditional models: one row of --num images per class"),
-    sampler: str = typer.Option(None, "--sampler", help=SAMPLER_HELP),
-    steps: int = typer.Option(None, "--steps", help=STEPS_HELP),
-    guidance: float = typer.Option(None, "--guidance", help=GUIDANCE_HELP),
-    eta: float = typer.Option(None, "--eta", help=ETA_HELP),
-    precision: str = typer.Option(None, "--precision", help=PRECISION_HELP),
-    truncation: float = typer.Option(None, "--truncation", help=TRUNCATION_HELP),
-    no_ema: bool = typer.Option(False, "--no-ema", help=NO_EMA_HELP),
+    sampler: str = typer.Option(None, "--sampler", help=opt.SAMPLER_HELP),
+    steps: int = typer.Option(None, "--steps", help=opt.STEPS_HELP),
+    guidance: float = typer.Option(None, "--guidance", help=opt.GUIDANCE_HELP),
+    eta: float = typer.Option(None, "--eta", help=opt.ETA_HELP),
+    precision: str = typer.Option(None, "--precision", help=opt.PRECISION_HELP),
+    truncation: float = typer.Option(None, "--truncation", help=opt.TRUNCATION_HELP),
+    no_ema: bool = typer.Option(False, "--no-ema", help=opt.NO_EMA_HELP),
     device: str = typer.Option("auto", "--device"),
-    packaged: str = typer.Option(None, "--model", help=PACKAGED_HELP),
+    packaged: str = typer.Option(None, "--model", help=opt.PACKAGED_HELP),
 ) -> None:
     """Generate images from a trained generator: a run, or a packaged one (--model)."""
     from pixelsmith.generate import (
