@@ -345,10 +345,10 @@ def test_sample_command_takes_sampler_steps_and_guidance(cond_run, cli, tmp_path
 
 @pytest.mark.parametrize("native", [True, False])
 def test_auto_precision_samples_in_bf16_only_where_the_device_has_it(native, monkeypatch):
-    import pixelsmith.objectives.diffusion as D
+    import pixelsmith.devices as devices
 
-    seen = []
-    monkeypatch.setattr(D, "bf16_is_fast", lambda device: seen.append(device) or native)
+    seen = []  # the one probe of the hardware, answering as a CPU with or without bf16 would
+    monkeypatch.setattr(devices, "bf16_is_fast", lambda device: seen.append(device) or native)
     auto = tiny_objective(sample_precision="auto")
     assert auto.sample_bf16() is native and seen == [torch.device("cpu")]
     assert tiny_objective(sample_precision="bf16").sample_bf16()  # asked for: always
@@ -364,7 +364,7 @@ def test_sample_command_takes_the_precision_and_settings_name_what_ran(cond_run,
     assert fp32.read_bytes() != bf16.read_bytes()  # the denoiser did run in bf16
     bad = cli("sample", cond_run, "--precision", "fp16", "--out", tmp_path / "x.png", ok=False)
     assert bad.returncode != 0
-    assert "--precision must be fp32, bf16, auto, got 'fp16'" in bad.stderr + bad.stdout
+    assert "--precision must be fp32, bf16 or auto, got 'fp16'" in bad.stderr + bad.stdout
     from pixelsmith.devices import bf16_is_fast
     from pixelsmith.generate.loading import sampling_settings
     auto = load_model(cond_run, device="cpu", overrides=["objective.sample_precision=auto"])

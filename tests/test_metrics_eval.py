@@ -123,7 +123,7 @@ def test_bf16_training_leaves_fp32_weights(tiny_evaluator):
     assert net(torch.zeros(2, 1, 16, 16)).dtype == torch.float32
     _, info = tiny_evaluator
     assert info["precision"] in ("bf16", "fp32")
-    with pytest.raises(PixelsmithError, match="precision 'half'"):
+    with pytest.raises(PixelsmithError, match="precision must be fp32, bf16 or auto, got 'half'"):
         train_evaluator(DataConfig(name="digits", img_size=16), max_steps=1, precision="half")
 
 

@@ -221,4 +221,4 @@ def test_written_png_is_restore_image_rounded_with_the_cli_defaults(runs, tmp_pa
     assert np.abs(fp32 - bf16).mean() < 2  # bf16 moves a few pixels by a level or two
     code, text, exc = _invoke("-c", runs / "color", "-i", tmp_path / "w.png", "-o", out,
                               "--precision", "fp16")
-    assert code != 0 and "--precision must be auto, fp32 or bf16, got 'fp16'" in str(exc)
+    assert code != 0 and "--precision must be fp32, bf16 or auto, got 'fp16'" in str(exc)

@@ -7,6 +7,10 @@ import torch
 
 from pixelsmith.errors import PixelsmithError
 
+# the arithmetic a network may run in, wherever a command or config offers the choice:
+# auto = bf16 where the device runs it natively (bf16_is_fast), else fp32
+PRECISIONS = ("fp32", "bf16", "auto")
+
 
 def resolve_device(name: str, what: str = "--device") -> torch.device:
     """``auto``, ``cpu``, ``cuda`` or ``cuda:N`` -> a device; CUDA asked for but absent is a
@@ -54,3 +58,15 @@ def bf16_is_fast(device: torch.device) -> bool:
         except (AttributeError, RuntimeError):
             return False
     return False
+
+
+def check_precision(value: str, what: str = "--precision") -> str:
+    """``value`` if it is one of PRECISIONS, else a one-line error naming ``what``."""
+    if value not in PRECISIONS:
+        raise PixelsmithError(f"{what} must be fp32, bf16 or auto, got {value!r}")
+    return value
+
+
+def uses_bf16(precision: str, device: torch.device) -> bool:
+    """Whether ``precision`` (one of PRECISIONS) means bf16 on ``device``."""
+    return bf16_is_fast(device) if check_precision(precision) == "auto" else precision == "bf16"

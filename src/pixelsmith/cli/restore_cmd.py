@@ -83,6 +83,7 @@ def restore(
     from rich.progress import Progress
     from rich.table import Table
 
+    from pixelsmith.devices import check_precision
     from pixelsmith.errors import PixelsmithError, UnreadableImage
     from pixelsmith.restore.restorer import load_restorer
     from pixelsmith.training.checkpoint import load_checkpoint
@@ -93,8 +94,7 @@ def restore(
         raise PixelsmithError(f"--tile must be >= 0 pixels (0 = whole image), got {tile}")
     if task not in TASKS:
         raise PixelsmithError(f"--task must be one of {', '.join(TASKS)}, got {task!r}")
-    if precision not in ("auto", "fp32", "bf16"):
-        raise PixelsmithError(f"--precision must be auto, fp32 or bf16, got {precision!r}")
+    check_precision(precision)
     if (image is None) == (input is None):
         raise PixelsmithError("give the pictures to restore once: `pixelsmith restore IMAGE` "
                               "or --input IMAGE (a file or a folder)")

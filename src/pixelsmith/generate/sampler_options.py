@@ -4,9 +4,8 @@ how a trained model samples, never its weights (``load_model(..., overrides=...)
 
 from __future__ import annotations
 
+from pixelsmith.devices import check_precision
 from pixelsmith.errors import PixelsmithError
-
-PRECISIONS = ("fp32", "bf16", "auto")
 
 
 def sampler_overrides(sampler: str | None = None, steps: int | None = None,
@@ -17,8 +16,8 @@ def sampler_overrides(sampler: str | None = None, steps: int | None = None,
         raise PixelsmithError(f"--steps must be at least 1, got {steps}")
     if eta is not None and eta < 0:
         raise PixelsmithError(f"--eta must be >= 0, got {eta}")
-    if precision is not None and precision not in PRECISIONS:
-        raise PixelsmithError(f"--precision must be {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision is not None:
+        check_precision(precision)
     given = {"sampler": sampler, "sample_steps": steps, "guidance": guidance, "eta": eta,
              "sample_precision": precision}
     return [f"objective.{key}={value}" for key, value in given.items() if value is not None]

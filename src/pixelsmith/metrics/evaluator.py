@@ -24,7 +24,7 @@ from pixelsmith.config.schema import DataConfig
 from pixelsmith.data.base import ImageData, load_dataset
 from pixelsmith.data.roots import cache_dir
 from pixelsmith.data.transforms import from_uint8
-from pixelsmith.devices import bf16_is_fast
+from pixelsmith.devices import bf16_is_fast, uses_bf16
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.hashing import sha256_file
 from pixelsmith.metrics.evaluator_net import EvaluatorNet
@@ -33,7 +33,6 @@ from pixelsmith.metrics.features import FeatureExtractor
 WEIGHTS, INFO = "evaluator.safetensors", "evaluator.json"
 HOLDOUT_MAX = 5000  # held out of train when the data set has no test split (CIFAR-10 here)
 FLIP_SETS = frozenset({"cifar10", "fashion-mnist", "image-folder"})  # mirror-safe data sets
-PRECISIONS = ("auto", "bf16", "fp32")
 # (epochs, width) that reach the issue's targets (docs/benchmarks.md); others get DEFAULT_RECIPE
 RECIPES = {"mnist": (1, 16), "fashion-mnist": (10, 16), "cifar10": (30, 64), "digits": (15, 32)}
 DEFAULT_RECIPE = (10, 32)
@@ -171,15 +170,14 @@ def train_evaluator(cfg: DataConfig, *, epochs: int | None = None, batch_size: i
     ``precision``: ``auto`` (bf16 autocast where fast), ``bf16`` or ``fp32``; the held-out
     accuracy is always measured in fp32, as the metrics use the net. ``epochs`` / ``width``
     left out come from the data set's recipe (RECIPES)."""
-    from pixelsmith.devices import resolve_device
+    from pixelsmith.devices import check_precision, resolve_device
 
-    if precision not in PRECISIONS:
-        raise PixelsmithError(f"precision '{precision}': expected one of {', '.join(PRECISIONS)}")
+    check_precision(precision, "precision")
     recipe = RECIPES.get(cfg.name, DEFAULT_RECIPE)
     epochs = recipe[0] if epochs is None else epochs
     width = recipe[1] if width is None else width
     dev = resolve_device(device)
-    bf16 = bf16_is_fast(dev) if precision == "auto" else precision == "bf16"
+    bf16 = uses_bf16(precision, dev)
     train, held, held_desc = split_data(cfg)
     t0 = time.time()
     net, step = fit_classifier(train, img_channels=cfg.img_channels, epochs=epochs,

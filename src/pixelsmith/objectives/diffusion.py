@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 
 from pixelsmith.config.schema import choice
-from pixelsmith.devices import bf16_is_fast
+from pixelsmith.devices import uses_bf16
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.objectives.base import Batch, Objective, Phase, SampleNoise, adam
 from pixelsmith.objectives.diffusion_process import (
@@ -148,9 +148,7 @@ class DiffusionObjective(Objective):
     def sample_bf16(self) -> bool:
         """Whether the denoiser samples under bf16 autocast (``sample_precision``; auto:
         where the device has native bf16, see ``bf16_is_fast``)."""
-        if self.cfg.sample_precision == "auto":
-            return bf16_is_fast(self.device)
-        return self.cfg.sample_precision == "bf16"
+        return uses_bf16(self.cfg.sample_precision, self.device)
 
     def denoiser(self, net, grid: Grid, c: torch.Tensor | None, *, clip: bool,
                  bf16: bool | None = None):

@@ -45,13 +45,10 @@ class Restorer:
         device runs it natively, e.g. a CPU with AVX512-BF16, else fp32). On such a CPU
         bf16 restores about twice as fast; on the packaged colour denoiser it moved Kodak24
         by 0.003 dB (docs/restoration.md)."""
-        from pixelsmith.devices import bf16_is_fast
+        from pixelsmith.devices import uses_bf16
 
-        if precision not in ("auto", "fp32", "bf16"):
-            raise PixelsmithError(f"--precision must be auto, fp32 or bf16, got {precision!r}")
-        if precision == "auto":
-            precision = "bf16" if bf16_is_fast(self.device) else "fp32"
-        return dataclasses.replace(self, precision=precision)
+        bf16 = uses_bf16(precision, self.device)
+        return dataclasses.replace(self, precision="bf16" if bf16 else "fp32")
 
     def default_sigma(self) -> float | None:
         """The noise level the model was trained at, when it was one fixed level."""

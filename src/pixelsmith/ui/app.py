@@ -210,7 +210,7 @@ def _sampler_names() -> list[str]:
 def _diffusion_settings(gr):
     """A diffusion model's sampling settings (sampler, steps, guidance, eta, precision),
     as ``pixelsmith sample``'s options; the row shows once a diffusion model is chosen."""
-    from pixelsmith.generate.sampler_options import PRECISIONS
+    from pixelsmith.devices import PRECISIONS
 
     with gr.Row(visible=False) as row:
         settings = [gr.Dropdown(_sampler_names(), label="sampler", value=None),
