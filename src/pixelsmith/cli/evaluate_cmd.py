@@ -20,14 +20,14 @@ def evaluate(
     inception: Path = typer.Option(None, "--inception", help="pt_inception-...pth file"),
     truncation: float = typer.Option(
         None, "--truncation", help="GANs: score samples drawn with z cut to [-t, t]"),
-    sampler: str = typer.Option(None, "--sampler", help=opt.SAMPLER_HELP),
-    steps: int = typer.Option(None, "--steps", help=opt.STEPS_HELP),
-    guidance: float = typer.Option(None, "--guidance", help=opt.GUIDANCE_HELP),
-    eta: float = typer.Option(None, "--eta", help=opt.ETA_HELP),
-    precision: str = typer.Option(None, "--precision", help=opt.PRECISION_HELP),
-    no_ema: bool = typer.Option(False, "--no-ema", help=opt.NO_EMA_HELP),
+    sampler: opt.Sampler = None,
+    steps: opt.Steps = None,
+    guidance: opt.Guidance = None,
+    eta: opt.Eta = None,
+    precision: opt.Precision = None,
+    no_ema: opt.NoEma = False,
     no_uint8: bool = typer.Option(False, "--no-uint8", help="skip uint8 rounding of samples"),
-    device: str = typer.Option("auto", "--device"),
+    device: opt.Device = "auto",
     compare: bool = typer.Option(False, "--compare", help="print runs' recorded metrics side "
                                                           "by side; computes nothing"),
 ) -> None:

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import typer
 
+from pixelsmith.cli import options as opt
+
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Per-data-set evaluator classifiers (features for offline metrics).")
 
@@ -23,7 +25,7 @@ def train(
                                                     "(default: the recipe's; cifar10 64)"),
     max_images: int = typer.Option(None, "--max-images", help="train on the first N only"),
     out: Path = typer.Option(None, "--out", help="folder (default: the evaluator cache)"),
-    device: str = typer.Option("auto", "--device"),
+    device: opt.Device = "auto",
     seed: int = typer.Option(0, "--seed"),
     precision: str = typer.Option("auto", "--precision",
                                   help="auto (bf16 autocast where the device runs it fast), "

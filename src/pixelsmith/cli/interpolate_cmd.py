@@ -20,16 +20,16 @@ def interpolate(
     seeds: tuple[int, int] | None = typer.Option(
         None, "--seeds", help="walk between the first images of `sample --seed A` and "
                               "`--seed B` (one row)"),
-    truncation: float = typer.Option(None, "--truncation", help=opt.TRUNCATION_HELP),
-    sampler: str = typer.Option(None, "--sampler", help=opt.SAMPLER_HELP),
+    truncation: opt.Truncation = None,
+    sampler: opt.Sampler = None,
     sample_steps: int = typer.Option(None, "--sample-steps",
                                      help="diffusion models: sampling steps of each image"),
-    guidance: float = typer.Option(None, "--guidance", help=opt.GUIDANCE_HELP),
-    eta: float = typer.Option(None, "--eta", help=opt.ETA_HELP),
-    precision: str = typer.Option(None, "--precision", help=opt.PRECISION_HELP),
-    no_ema: bool = typer.Option(False, "--no-ema", help=opt.NO_EMA_HELP),
-    device: str = typer.Option("auto", "--device"),
-    packaged: str = typer.Option(None, "--model", help=opt.PACKAGED_HELP),
+    guidance: opt.Guidance = None,
+    eta: opt.Eta = None,
+    precision: opt.Precision = None,
+    no_ema: opt.NoEma = False,
+    device: opt.Device = "auto",
+    packaged: opt.Packaged = None,
 ) -> None:
     """Walk between random inputs (spherical interpolation of z), between two seeds'
     samples, or between two images."""

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import typer
 
+from pixelsmith.cli import options as opt
+
 
 def reconstruct(
     run: Path = typer.Argument(..., help="run folder or checkpoint folder of a VAE"),
@@ -11,8 +13,8 @@ def reconstruct(
     out: Path = typer.Option(Path("reconstructions.png"), "--out", "-o",
                              help="PNG grid: each original followed by its reconstruction"),
     label: int = typer.Option(None, "--label", help="class of the images (conditional VAEs)"),
-    no_ema: bool = typer.Option(False, "--no-ema", help="use the raw weights, not the EMA copy"),
-    device: str = typer.Option("auto", "--device"),
+    no_ema: opt.NoEma = False,
+    device: opt.Device = "auto",
 ) -> None:
     """Encode images and decode them again; write originals beside reconstructions."""
     from pixelsmith.generate import load_model

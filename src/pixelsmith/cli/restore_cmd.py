@@ -4,6 +4,8 @@ from pathlib import Path
 
 import typer
 
+from pixelsmith.cli import options as opt
+
 TASKS = ("auto", "denoise", "sr", "deblur", "inpaint")
 # options the inpainting path does not use: giving one with an inpainter is an error
 NOT_FOR_INPAINTING = ("tile", "overlap", "degrade", "sigma", "seed", "precision")
@@ -69,7 +71,7 @@ def restore(
                                 help="noise level (0-255) for models that read it; with "
                                      "--degrade on a Gaussian-noise model also the noise added"),
     seed: int = typer.Option(0, "--seed", help="seed of --degrade"),
-    device: str = typer.Option("auto", "--device"),
+    device: opt.Device = "auto",
     precision: str = typer.Option(
         "auto", "--precision", help="auto|fp32|bf16: auto runs the network in bf16 where the "
         "device does it natively (a CPU with AVX512-BF16 or AMX, a GPU with bf16): about 2x "

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import typer
 
+from pixelsmith.cli import options as opt
+
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -15,7 +17,7 @@ def ui(
                                   "machine only (the app has no login)"),
     max_upload_mb: float = typer.Option(50, "--max-upload-mb",
                                         help="largest picture accepted for upload, MB"),
-    device: str = typer.Option("auto", "--device"),
+    device: opt.Device = "auto",
 ) -> None:
     """Start the web app (needs pip install 'pixelsmith[ui]'): look at runs, generate,
     interpolate, restore an uploaded photo, inpaint by painting the hole."""
