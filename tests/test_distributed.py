@@ -122,7 +122,8 @@ def test_resume_under_two_ranks_matches_one_process(tmp_path):
 # - rank 0's evaluation at step 3 (a registered metric that takes 8 s) outlasts the
 #   collective timeout (3 s): rank 1 must wait in the long barrier, not die in an all_reduce;
 # - Ctrl-C reaching one rank only (e.g. `kill -INT` of one worker): rank 1 interrupts itself
-#   after step 3, and with log rows every 2 steps both ranks must agree to stop at step 4.
+#   after step 3, and with log rows every 2 steps both ranks must agree to stop at step 4,
+#   and leave training together, after rank 0's last checkpoint and curves.
 SCRIPT = """
 import os, signal, sys, time
 from pixelsmith.config import load_config
@@ -142,7 +143,7 @@ def interrupt(t):
 tr = make_trainer(load_config(None, sys.argv[2:]), sys.argv[1])
 tr.add_callback("on_step_end", interrupt)
 tr.fit()
-print(f"rank {tr.dist.rank} stopped at step {tr.step}")
+print(f"rank {tr.dist.rank} stopped at step {tr.step} at {time.time()}")
 dist.shutdown()
 """
 
@@ -170,6 +171,9 @@ def test_long_evaluation_on_rank0_and_ctrl_c_on_one_rank(tmp_path, isolated_cach
     assert "rank 0 stopped at step 4" in r.stdout and "rank 1 stopped at step 4" in r.stdout
     assert "stopped at step 4; checkpoint saved" in r.stdout + r.stderr  # rank 0, once
     assert json.loads((run / "checkpoints" / "last.json").read_text())["step"] == 4
+    # rank 1 left fit() only after rank 0 had written everything (its curves come last)
+    left = float(r.stdout.split("rank 1 stopped at step 4 at ")[1].split()[0])
+    assert left >= (run / "loss_curves.png").stat().st_mtime
 
 
 @pytest.mark.drill

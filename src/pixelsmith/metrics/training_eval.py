@@ -57,9 +57,9 @@ def attach_evaluation(trainer) -> None:
     for n in names:
         METRICS.entry(n)  # fail at start, not after an hour of training
     state: dict = {"ctx": None, "best": _current_best(trainer, t.best_metric)}
-    # several ranks: rank 0 evaluates alone while the others wait in a barrier whose timeout
-    # is long (an evaluation may outlast PIXELSMITH_DIST_TIMEOUT); created now, on all ranks
-    group = dist.waiting_group(trainer.dist)
+    # several ranks: rank 0 evaluates alone while the others wait in the trainer's barrier
+    # whose timeout is long (an evaluation may outlast PIXELSMITH_DIST_TIMEOUT)
+    group = trainer.wait_group
 
     def evaluate(tr) -> None:
         if tr.step % t.eval_every:

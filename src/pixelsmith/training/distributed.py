@@ -21,7 +21,8 @@ The design, in one place:
   launchers that do not.
 - Evaluation during training runs on rank 0 alone; the others wait for it in a barrier of
   a separate gloo group with its own, long timeout (``PIXELSMITH_WAIT_TIMEOUT`` seconds,
-  default 7200), so a long evaluation does not trip the collective timeout.
+  default 7200), so a long evaluation does not trip the collective timeout. At the end of
+  training all ranks meet there too, after rank 0's last checkpoint, before tearing down.
 """
 
 from __future__ import annotations
@@ -129,7 +130,8 @@ def any_rank(flag: bool, device: torch.device, info: DistInfo) -> bool:
 
 def waiting_group(info: DistInfo):
     """A gloo group whose barrier waits up to ``PIXELSMITH_WAIT_TIMEOUT`` seconds (default
-    7200), for ranks that wait while rank 0 alone works (evaluation). None with one process.
+    7200), for ranks that wait while rank 0 alone works (evaluation, the last checkpoint).
+    None with one process.
     Creating a group is itself collective: call it on every rank at the same point (startup),
     never when one rank is busy. gloo also under nccl: its barrier honours the group timeout
     and needs no GPU."""

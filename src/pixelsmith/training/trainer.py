@@ -95,6 +95,9 @@ class Trainer:
                                 num_classes=self.info.num_classes).to(self.device)
         if self.dist.enabled:
             dist.broadcast_module(self.nets)
+        # where ranks wait while rank 0 alone works (evaluation, the last checkpoint): a
+        # barrier with a long timeout, created now, at the same point on every rank
+        self.wait_group = dist.waiting_group(self.dist)
         if t.channels_last:
             self.nets.to(memory_format=torch.channels_last)
         self.objective: Objective = OBJECTIVES.get(cfg.objective.name)(
@@ -211,6 +214,9 @@ class Trainer:
             plot_curves(self.run_dir / "metrics.jsonl", self.run_dir / "loss_curves.png")
         self._fire("on_train_end")
         self.log.close()
+        # ranks leave together: one that tore its process group down while rank 0 still
+        # wrote the checkpoint was seen to abort at exit (gloo), and its "done" came early
+        dist.wait_together(self.wait_group)
         return self
 
     @torch.no_grad()
