@@ -29,9 +29,10 @@ from pathlib import Path
 
 import torch
 
+from pixelsmith.devices import PRECISIONS
 from pixelsmith.generate import generate, load_model, write_images
 from pixelsmith.generate.loading import sampling_settings
-from pixelsmith.generate.sampler_options import PRECISIONS, sampler_overrides
+from pixelsmith.generate.sampler_options import sampler_overrides
 from pixelsmith.metrics.base import EvalContext
 from pixelsmith.metrics.evaluate import (
     make_extractor,
@@ -174,6 +175,13 @@ def markdown_table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines + ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows]) + "\n"
 
 
+def run_label(row: dict) -> str:
+    """A compared run's name on the plot: its folder ("sngan-fmnist-cpu"), which says more
+    than its network's ("resnet"); rows are "NETWORK (RUN)"."""
+    model = row["model"]
+    return Path(model[model.index("(") + 1:-1]).name if model.endswith(")") else model
+
+
 def series(row: dict) -> str:
     """A row's sampler, marked when its denoiser ran in bf16 (rows without a dtype: fp32)."""
     return row["sampler"] + (" (bf16)" if row.get("dtype") == "bf16" else "")
@@ -207,7 +215,7 @@ def report(rows: list[dict], plot: Path | None, num: int) -> None:
         for r in rows:
             if r["sampler"] == "-" and "fid" in r:
                 ax.axhline(r["fid"], linestyle="--", color="gray", linewidth=1)
-                ax.annotate(r["model"].split(" ")[0], (max(nfes), r["fid"]), fontsize=8,
+                ax.annotate(run_label(r), (max(nfes), r["fid"]), fontsize=8,
                             ha="right", va="bottom")
         ax.set_xscale("log")
         ax.set_xticks(nfes, [str(n) for n in nfes])

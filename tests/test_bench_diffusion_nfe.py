@@ -83,3 +83,10 @@ def test_markdown_table_formats_floats_and_keeps_counts(nfe_bench):
                                     [["a", 10000, np.float32(2.123456)], ["b", 2000, 0.70018]])
     assert text.splitlines() == ["| model | samples | FID |", "|---|---|---|",
                                  "| a | 10000 | 2.123 |", "| b | 2000 | 0.7002 |"]
+
+
+def test_compared_runs_are_labelled_by_their_folder(nfe_bench):
+    # an SNGAN's network is "resnet": its run folder says which model the line is
+    assert nfe_bench.run_label({"model": "resnet (runs/sngan-fmnist-cpu)"}) == "sngan-fmnist-cpu"
+    assert nfe_bench.run_label({"model": "dcgan (/tmp/a b/dcgan-x)"}) == "dcgan-x"
+    assert nfe_bench.run_label({"model": "diffusion"}) == "diffusion"
