@@ -177,9 +177,14 @@ def markdown_table(header: list[str], rows: list[list]) -> str:
 
 def run_label(row: dict) -> str:
     """A compared run's name on the plot: its folder ("sngan-fmnist-cpu"), which says more
-    than its network's ("resnet"); rows are "NETWORK (RUN)"."""
+    than its network's ("resnet"); rows are "NETWORK (RUN)", RUN a run or checkpoint."""
     model = row["model"]
-    return Path(model[model.index("(") + 1:-1]).name if model.endswith(")") else model
+    if not model.endswith(")"):
+        return model
+    path = Path(model[model.index("(") + 1:-1]).resolve()
+    if path.parent.name == "checkpoints":  # RUN/checkpoints/step_N: the run, at that step
+        return f"{path.parent.parent.name} {path.name}"
+    return path.name
 
 
 def series(row: dict) -> str:

@@ -90,3 +90,6 @@ def test_compared_runs_are_labelled_by_their_folder(nfe_bench):
     assert nfe_bench.run_label({"model": "resnet (runs/sngan-fmnist-cpu)"}) == "sngan-fmnist-cpu"
     assert nfe_bench.run_label({"model": "dcgan (/tmp/a b/dcgan-x)"}) == "dcgan-x"
     assert nfe_bench.run_label({"model": "diffusion"}) == "diffusion"
+    ckpt = "dcgan (runs/dcgan-x/checkpoints/step_0007000)"
+    assert nfe_bench.run_label({"model": ckpt}) == "dcgan-x step_0007000"
+    assert nfe_bench.run_label({"model": "vae (.)"}) == Path.cwd().name

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 
 from pixelsmith.config.schema import choice
-from pixelsmith.devices import uses_bf16
+from pixelsmith.devices import PRECISIONS, uses_bf16
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.objectives.base import Batch, Objective, Phase, SampleNoise, adam
 from pixelsmith.objectives.diffusion_process import (
@@ -59,7 +59,7 @@ class DiffusionObjectiveConfig:
     guidance: float = 1.0  # classifier-free guidance weight W (conditional models)
     clip_x0: bool = True  # clip the clean-image estimate to [-1, 1] while sampling
     sample_precision: str = choice(
-        "fp32", "fp32", "bf16", "auto", help="the denoiser's arithmetic while sampling: bf16 "
+        "fp32", *PRECISIONS, help="the denoiser's arithmetic while sampling: bf16 "
         "autocast measured 2x faster on a CPU with AVX512-BF16; auto: bf16 where native")
     inversion_iters: int = 4  # fixed-point refinements per step of the DDIM inversion
     inpaint_resample: int = 5  # RePaint: times each step is redone (1 = plain replacement)

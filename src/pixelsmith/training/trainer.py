@@ -196,6 +196,17 @@ class Trainer:
         finally:
             restore()
             self.batches.close()  # streamed data: the feeder thread and its workers end here
+        try:
+            self._finish(progress)
+        finally:
+            # ranks leave together, also when rank 0's last save fails: one that tore its
+            # process group down while rank 0 still wrote was seen to abort at exit (gloo)
+            dist.wait_together(self.wait_group)
+        return self
+
+    def _finish(self, progress: TrainProgress) -> None:
+        """After the loop: the last grid and checkpoint, the curves, on_train_end."""
+        t, main = self.cfg.train, self.dist.is_main
         if self._stop:
             self.save()
             if main:
@@ -214,10 +225,6 @@ class Trainer:
             plot_curves(self.run_dir / "metrics.jsonl", self.run_dir / "loss_curves.png")
         self._fire("on_train_end")
         self.log.close()
-        # ranks leave together: one that tore its process group down while rank 0 still
-        # wrote the checkpoint was seen to abort at exit (gloo), and its "done" came early
-        dist.wait_together(self.wait_group)
-        return self
 
     @torch.no_grad()
     def sample_grid(self) -> Path:
