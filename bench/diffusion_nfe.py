@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import platform
 import re
 import shlex
 import sys
@@ -29,7 +28,8 @@ from pathlib import Path
 
 import torch
 
-from pixelsmith.devices import PRECISIONS
+from pixelsmith.devices import PRECISIONS, describe_device
+from pixelsmith.errors import PixelsmithError
 from pixelsmith.generate import generate, load_model, write_images
 from pixelsmith.generate.loading import sampling_settings
 from pixelsmith.generate.sampler_options import sampler_overrides
@@ -69,7 +69,9 @@ def metrics_for(model) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("run", help="a diffusion run folder or checkpoint")
+    ap.add_argument("run", nargs="?", help="a diffusion run folder or checkpoint")
+    ap.add_argument("--model", default=None, help="a packaged diffusion model instead of a run "
+                    "(pixelsmith models), e.g. ddpm-fashion-mnist")
     ap.add_argument("--samplers", default="ddim,ddpm,heun,dpm-solver-2m")
     ap.add_argument("--nfe", default="10,20,50,100")
     ap.add_argument("--num", type=int, default=10000, help="generated and reference images "
@@ -96,29 +98,38 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{len(rows)} rows of {args.from_json} | `{command}`")
         report(rows, args.plot, rows[0]["num"] if rows else args.num)
         return
+    if (args.run is None) == (args.model is None):
+        sys.exit("give a run folder or --model NAME (one of the two)")
+    source, label = args.run, args.run
+    if args.model:  # the packaged weights, checked against the manifest's hash once
+        from pixelsmith.zoo.loading import card_checkpoint, find_card
+
+        try:
+            source, label = card_checkpoint(find_card(args.model)), f"packaged {args.model}"
+        except PixelsmithError as e:
+            sys.exit(str(e))
     samplers = [s.strip() for s in args.samplers.split(",") if s.strip()]
     nfes = [int(n) for n in args.nfe.split(",")]
     for s in samplers:
         SAMPLERS.entry(s)  # an unknown name fails before any work
 
-    base = load_model(args.run, device=args.device)
+    base = load_model(source, device=args.device)
     if base.cfg.objective.name != "diffusion":
-        sys.exit(f"{args.run}: not a diffusion run (objective {base.cfg.objective.name})")
+        sys.exit(f"{label}: not a diffusion run (objective {base.cfg.objective.name})")
     reference = reference_data(base.cfg.data, None, args.num)
     device = next(base.net.parameters()).device
-    print(f"{datetime.date.today()} | {platform.processor() or platform.machine()} "
-          f"{device} threads {torch.get_num_threads()} | torch {torch.__version__} | "
-          f"run {args.run} step {base.meta.get('step')} | {args.num} samples vs "
+    print(f"{datetime.date.today()} | {describe_device(device)} | torch {torch.__version__} | "
+          f"{label} step {base.meta.get('step')} | {args.num} samples vs "
           f"{reference[1]} | `{command}`", flush=True)
     rows = []
     for name in samplers:
         for nfe in nfes:
             steps = steps_for_nfe(name, nfe)
             over = sampler_overrides(name, steps, args.guidance, precision=args.precision)
-            model = load_model(args.run, device=args.device, overrides=over)
+            model = load_model(source, device=args.device, overrides=over)
             t0 = time.perf_counter()
             values = score(model, metrics_for(model), args, reference)
-            rows.append({"model": "diffusion", "sampler": name, "steps": steps,
+            rows.append({"model": "diffusion", "source": label, "sampler": name, "steps": steps,
                          "nfe": SAMPLERS.get(name).nfe(steps), "num": args.num,
                          "dtype": sampling_settings(model)["sample_precision"],
                          "seconds": time.perf_counter() - t0, **values})

@@ -7,6 +7,9 @@ saving PNGs) against generating everything first and then saving one by one.
     PYTHONPATH=src python bench/sample_speed.py --num 500 --device cpu \
         --config configs/diffusion/ddpm-fashion-mnist-cpu.yaml --nfe 10,20,50 \
         --precision fp32,bf16                                                  # diffusion
+    PYTHONPATH=src python bench/sample_speed.py --num 10000 --batch-size 1000 \
+        --config configs/diffusion/ddpm-fashion-mnist-cpu.yaml --nfe 10,20,50 \
+        --precision fp32,bf16 --cuda-graphs on,off                    # diffusion, GPU
 
 Without --run it times an untrained generator of --config (the speed does not depend on
 the weights).
@@ -39,6 +42,32 @@ def untrained_run(config: str, device: str, folder: Path) -> Path:
     return folder
 
 
+def diffusion_rows(run: Path, args, nfes: list[int], precision: str, graphed: bool):
+    """(how, seconds) of generating ``args.num`` images in memory at each NFE. Each model
+    is loaded afresh, so a CUDA graph's capture (once per batch shape) is in its time."""
+    from pixelsmith.generate.loading import sampling_settings
+    from pixelsmith.generate.sampler_options import sampler_overrides
+    from pixelsmith.objectives.diffusion_samplers import steps_for_nfe
+
+    def model(steps: int):
+        over = sampler_overrides(args.sampler, steps, precision=precision)
+        return load_model(run, device=args.device,
+                          overrides=[*over, f"objective.cuda_graphs={str(graphed).lower()}"])
+
+    warm = model(1)  # one step at the timed shapes: kernels chosen, memory allocated
+    generate(warm, args.num, batch_size=args.batch_size)
+    how = sampling_settings(warm)["sample_precision"] + (", CUDA graphs" if graphed else "")
+    rows = []
+    for nfe in nfes:
+        steps = steps_for_nfe(args.sampler, nfe)
+        m = model(steps)
+        t0 = time.perf_counter()
+        generate(m, args.num, batch_size=args.batch_size)
+        rows.append((f"diffusion, {args.sampler} {steps} steps (NFE {nfe}), {how}, in memory",
+                     time.perf_counter() - t0))
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", type=Path, default=None, help="a run folder (default: untrained)")
@@ -53,6 +82,8 @@ def main() -> None:
     ap.add_argument("--sampler", default="dpm-solver-2m", help="diffusion runs: with --nfe")
     ap.add_argument("--precision", default="fp32", help="diffusion runs: with --nfe, the "
                                                         "denoiser's arithmetic, e.g. fp32,bf16")
+    ap.add_argument("--cuda-graphs", default="on", help="diffusion runs on a GPU: with --nfe, "
+                    "replay the denoiser from CUDA graphs (objective.cuda_graphs), e.g. on,off")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -75,23 +106,10 @@ def main() -> None:
         assert written == args.num, written
         nfes = [int(n) for n in args.nfe.split(",") if n.strip()]
         precisions = [p.strip() for p in args.precision.split(",") if p.strip()] if nfes else []
+        graphs = [g.strip() == "on" for g in args.cuda_graphs.split(",") if g.strip()]
         for precision in precisions:
-            from pixelsmith.generate.loading import sampling_settings
-            from pixelsmith.generate.sampler_options import sampler_overrides
-            from pixelsmith.objectives.diffusion_samplers import steps_for_nfe
-
-            warm = load_model(run, device=args.device, overrides=sampler_overrides(
-                args.sampler, 1, precision=precision))  # one step at the timed shapes
-            generate(warm, args.num, batch_size=args.batch_size)
-            dtype = sampling_settings(warm)["sample_precision"]
-            for nfe in nfes:
-                steps = steps_for_nfe(args.sampler, nfe)
-                m = load_model(run, device=args.device, overrides=sampler_overrides(
-                    args.sampler, steps, precision=precision))
-                t0 = time.perf_counter()
-                generate(m, args.num, batch_size=args.batch_size)
-                rows.append((f"diffusion, {args.sampler} {steps} steps (NFE {nfe}), {dtype}, "
-                             "in memory", time.perf_counter() - t0))
+            for graphed in graphs if device.type == "cuda" else [False]:
+                rows += diffusion_rows(run, args, nfes, precision, graphed)
 
     name = describe_device(device)
     cmd = "python " + " ".join(shlex.quote(a) for a in sys.argv)

@@ -93,3 +93,11 @@ def test_compared_runs_are_labelled_by_their_folder(nfe_bench):
     ckpt = "dcgan (runs/dcgan-x/checkpoints/step_0007000)"
     assert nfe_bench.run_label({"model": ckpt}) == "dcgan-x step_0007000"
     assert nfe_bench.run_label({"model": "vae (.)"}) == Path.cwd().name
+
+
+def test_a_run_or_a_packaged_model_one_of_the_two(nfe_bench):
+    for argv in ([], ["runs/x", "--model", "ddpm-fashion-mnist"]):
+        with pytest.raises(SystemExit, match="give a run folder or --model NAME"):
+            nfe_bench.main(argv)
+    with pytest.raises(SystemExit, match="no packaged model named 'no-such-model'"):
+        nfe_bench.main(["--model", "no-such-model", "--num", "8"])
