@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batch-size", type=int, default=500)
     ap.add_argument("--guidance", type=float, default=None, help="conditional models")
-    ap.add_argument("--compare", nargs="*", default=[], help="other runs, scored the same way")
+    ap.add_argument("--compare", nargs="*", default=[], help="other runs, scored the same way "
+                    "(a name that is no folder: a packaged model, e.g. dcgan-fashion-mnist)")
     ap.add_argument("--evaluator", default=None, help="evaluator file (default: the cached one)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--precision", default="fp32", choices=PRECISIONS,
@@ -100,18 +101,12 @@ def main(argv: list[str] | None = None) -> None:
         return
     if (args.run is None) == (args.model is None):
         sys.exit("give a run folder or --model NAME (one of the two)")
-    source, label = args.run, args.run
-    if args.model:  # the packaged weights, checked against the manifest's hash once
-        from pixelsmith.zoo.loading import card_checkpoint, find_card
-
-        try:
-            source, label = card_checkpoint(find_card(args.model)), f"packaged {args.model}"
-        except PixelsmithError as e:
-            sys.exit(str(e))
+    source, label = opened(args.run) if args.run else opened(args.model, packaged=True)
     samplers = [s.strip() for s in args.samplers.split(",") if s.strip()]
     nfes = [int(n) for n in args.nfe.split(",")]
     for s in samplers:
         SAMPLERS.entry(s)  # an unknown name fails before any work
+    others = [opened(run, packaged=not Path(run).exists()) for run in args.compare]
 
     base = load_model(source, device=args.device)
     if base.cfg.objective.name != "diffusion":
@@ -138,14 +133,28 @@ def main(argv: list[str] | None = None) -> None:
                 out = Path(f"{args.grids}-{name}-{steps}steps.png")
                 out.parent.mkdir(parents=True, exist_ok=True)
                 write_images(generate(model, 64, seed=args.seed), out, nrow=8)
-    for run in args.compare:
-        model = load_model(run, device=args.device)
+    for other, other_label in others:
+        model = load_model(other, device=args.device)
         t0 = time.perf_counter()
         values = score(model, metrics_for(model), args, reference)
-        rows.append({"model": f"{model.cfg.model.name} ({run})", "sampler": "-", "steps": "-",
+        rows.append({"model": f"{model.cfg.model.name} ({other_label})", "sampler": "-",
+                     "steps": "-",
                      "nfe": 1, "num": args.num, "seconds": time.perf_counter() - t0, **values})
         emit(rows[-1], args.json)
     report(rows, args.plot, args.num)
+
+
+def opened(name: str, packaged: bool = False):
+    """(what load_model takes, its label): a run folder or checkpoint as it is; a packaged
+    model's checkpoint (its weights checked against the manifest's hash), "packaged NAME"."""
+    if not packaged:
+        return name, name
+    from pixelsmith.zoo.loading import card_checkpoint, find_card
+
+    try:
+        return card_checkpoint(find_card(name)), f"packaged {name}"
+    except PixelsmithError as e:
+        sys.exit(str(e))
 
 
 def emit(row: dict, path: Path | None) -> None:
@@ -192,7 +201,10 @@ def run_label(row: dict) -> str:
     model = row["model"]
     if not model.endswith(")"):
         return model
-    path = Path(model[model.index("(") + 1:-1]).resolve()
+    inner = model[model.index("(") + 1:-1]
+    if inner.startswith("packaged "):  # "dcgan (packaged dcgan-fashion-mnist)"
+        return f"{inner.removeprefix('packaged ')} (packaged)"
+    path = Path(inner).resolve()
     if path.parent.name == "checkpoints":  # RUN/checkpoints/step_N: the run, at that step
         return f"{path.parent.parent.name} {path.name}"
     return path.name

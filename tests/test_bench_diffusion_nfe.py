@@ -93,6 +93,8 @@ def test_compared_runs_are_labelled_by_their_folder(nfe_bench):
     ckpt = "dcgan (runs/dcgan-x/checkpoints/step_0007000)"
     assert nfe_bench.run_label({"model": ckpt}) == "dcgan-x step_0007000"
     assert nfe_bench.run_label({"model": "vae (.)"}) == Path.cwd().name
+    packaged = {"model": "dcgan (packaged dcgan-fashion-mnist)"}
+    assert nfe_bench.run_label(packaged) == "dcgan-fashion-mnist (packaged)"
 
 
 def test_a_run_or_a_packaged_model_one_of_the_two(nfe_bench):
@@ -101,3 +103,6 @@ def test_a_run_or_a_packaged_model_one_of_the_two(nfe_bench):
             nfe_bench.main(argv)
     with pytest.raises(SystemExit, match="no packaged model named 'no-such-model'"):
         nfe_bench.main(["--model", "no-such-model", "--num", "8"])
+    with pytest.raises(SystemExit, match="no packaged model named 'no-such-run'"):  # no folder
+        nfe_bench.main(["--model", "ddpm-fashion-mnist", "--samplers", "", "--compare",
+                        "no-such-run", "--num", "8"])
