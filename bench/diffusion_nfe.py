@@ -106,7 +106,8 @@ def main(argv: list[str] | None = None) -> None:
     nfes = [int(n) for n in args.nfe.split(",")]
     for s in samplers:
         SAMPLERS.entry(s)  # an unknown name fails before any work
-    others = [opened(run, packaged=not Path(run).exists()) for run in args.compare]
+    others = [opened(run, packaged=not Path(run).exists(), what="--compare")
+              for run in args.compare]
 
     base = load_model(source, device=args.device)
     if base.cfg.objective.name != "diffusion":
@@ -144,9 +145,10 @@ def main(argv: list[str] | None = None) -> None:
     report(rows, args.plot, args.num)
 
 
-def opened(name: str, packaged: bool = False):
+def opened(name: str, packaged: bool = False, what: str = ""):
     """(what load_model takes, its label): a run folder or checkpoint as it is; a packaged
-    model's checkpoint (its weights checked against the manifest's hash), "packaged NAME"."""
+    model's checkpoint (its weights checked against the manifest's hash), "packaged NAME".
+    ``what``: the option that named a folder or a packaged model, for the error."""
     if not packaged:
         return name, name
     from pixelsmith.zoo.loading import card_checkpoint, find_card
@@ -154,7 +156,7 @@ def opened(name: str, packaged: bool = False):
     try:
         return card_checkpoint(find_card(name)), f"packaged {name}"
     except PixelsmithError as e:
-        sys.exit(str(e))
+        sys.exit(f"{what} {name}: no such run folder, and {e}" if what else str(e))
 
 
 def emit(row: dict, path: Path | None) -> None:

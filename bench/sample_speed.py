@@ -85,6 +85,10 @@ def main() -> None:
     ap.add_argument("--cuda-graphs", default="on", help="diffusion runs on a GPU: with --nfe, "
                     "replay the denoiser from CUDA graphs (objective.cuda_graphs), e.g. on,off")
     args = ap.parse_args()
+    graphs = [g.strip() for g in args.cuda_graphs.split(",") if g.strip()]
+    if not set(graphs) <= {"on", "off"}:
+        sys.exit(f"--cuda-graphs takes on, off or on,off; got {args.cuda_graphs!r}")
+    graphs = [g == "on" for g in graphs]
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -106,7 +110,6 @@ def main() -> None:
         assert written == args.num, written
         nfes = [int(n) for n in args.nfe.split(",") if n.strip()]
         precisions = [p.strip() for p in args.precision.split(",") if p.strip()] if nfes else []
-        graphs = [g.strip() == "on" for g in args.cuda_graphs.split(",") if g.strip()]
         for precision in precisions:
             for graphed in graphs if device.type == "cuda" else [False]:
                 rows += diffusion_rows(run, args, nfes, precision, graphed)

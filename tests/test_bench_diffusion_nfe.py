@@ -103,6 +103,7 @@ def test_a_run_or_a_packaged_model_one_of_the_two(nfe_bench):
             nfe_bench.main(argv)
     with pytest.raises(SystemExit, match="no packaged model named 'no-such-model'"):
         nfe_bench.main(["--model", "no-such-model", "--num", "8"])
-    with pytest.raises(SystemExit, match="no packaged model named 'no-such-run'"):  # no folder
+    with pytest.raises(SystemExit, match="--compare no-such-run: no such run folder, and no "
+                       "packaged model named 'no-such-run'"):
         nfe_bench.main(["--model", "ddpm-fashion-mnist", "--samplers", "", "--compare",
                         "no-such-run", "--num", "8"])

@@ -57,6 +57,9 @@ class Objective:
     # Objectives that mend given images set False and name where they are scored instead.
     makes_images: ClassVar[bool] = True
     benchmark: ClassVar[str] = ""
+    # sampling may replay CUDA graphs where the objective has them (diffusion); a training
+    # run sets False: a graph keeps its memory reserved, and a capture syncs the GPU mid-run
+    sample_graphs: bool = True
 
     def __init__(self, cfg, nets: nn.ModuleDict, info: DataInfo, device: torch.device, *,
                  shard: tuple[int, int] = (0, 1)):

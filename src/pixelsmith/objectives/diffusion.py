@@ -41,6 +41,22 @@ from pixelsmith.objectives.diffusion_samplers import ddim_step  # also registers
 from pixelsmith.registry import OBJECTIVES, SAMPLERS
 
 
+def guided(net, x: torch.Tensor, t: torch.Tensor, c: torch.Tensor | None, guidance: float,
+           num_classes: int) -> torch.Tensor:
+    """The network's output at (x, t) with classifier-free guidance: uncond + guidance *
+    (cond - uncond), the null class being ``num_classes``; W 0 and 1 cost one call."""
+    if c is None:
+        return net(x, t)
+    null = torch.full_like(c, num_classes)
+    if guidance == 1:
+        return net(x, t, c)
+    if guidance == 0:
+        return net(x, t, null)
+    both = net(torch.cat([x, x]), torch.cat([t, t]), torch.cat([c, null]))  # (2B, ...)
+    cond, uncond = both.float().chunk(2)
+    return uncond + guidance * (cond - uncond)
+
+
 @dataclass
 class DiffusionObjectiveConfig:
     name: str = "diffusion"
@@ -137,16 +153,7 @@ class DiffusionObjective(Objective):
     def predict(self, net, x: torch.Tensor, t: torch.Tensor, c: torch.Tensor | None,
                 guidance: float) -> torch.Tensor:
         """The network's output at (x, t), guided: uncond + guidance * (cond - uncond)."""
-        if c is None:
-            return net(x, t)
-        null = torch.full_like(c, self.num_classes)
-        if guidance == 1:
-            return net(x, t, c)
-        if guidance == 0:
-            return net(x, t, null)
-        both = net(torch.cat([x, x]), torch.cat([t, t]), torch.cat([c, null]))  # (2B, ...)
-        cond, uncond = both.float().chunk(2)
-        return uncond + guidance * (cond - uncond)
+        return guided(net, x, t, c, guidance, self.num_classes)
 
     def sample_bf16(self) -> bool:
         """Whether the denoiser samples under bf16 autocast (``sample_precision``; auto:
@@ -157,16 +164,17 @@ class DiffusionObjective(Objective):
         """``call(x, t, c)``: the guided network output, under bf16 autocast when ``bf16``
         (only the network runs in bf16: the sampler's steps stay in fp32). On a GPU with
         ``cuda_graphs`` it replays CUDA graphs, kept across batches and sample calls."""
-        guidance = self.cfg.guidance
+        guidance, classes = self.cfg.guidance, self.num_classes
         k = (id(net), bf16, guidance)
         if k not in self._calls:
-            def call(x, t, c):  # autocast's weight cache cannot live in a graph
+            def call(x, t, c):  # not a closure over self: the objective would never be freed
+                # autocast's weight cache cannot live in a graph
                 with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16,
                                     cache_enabled=False):
-                    return self.predict(net, x, t, c, guidance)
+                    return guided(net, x, t, c, guidance, classes)
 
             self._calls[k] = GraphedCall(call)
-            self._calls[k].disabled = not self.cfg.cuda_graphs
+        self._calls[k].disabled = not (self.cfg.cuda_graphs and self.sample_graphs)
         return self._calls[k]
 
     def denoiser(self, net, grid: Grid, c: torch.Tensor | None, *, clip: bool,
@@ -175,11 +183,12 @@ class DiffusionObjective(Objective):
         network under bf16 autocast when ``bf16`` (None: as ``sample_precision`` says)."""
         call = self.network_call(net, self.sample_bf16() if bf16 is None else bf16)
         key = graph_key(net)  # the graphs read the weights where they are now
+        eager = net.training  # dropout draws noise: a graph would replay the same
 
         def denoise(x: torch.Tensor, i: int) -> tuple[torch.Tensor, torch.Tensor]:
             a, s = grid.a[i], grid.s[i]
             t = torch.full((x.shape[0],), grid.t[i], device=x.device)
-            out = call(x, t, c, key=key).float()
+            out = call(x, t, c, key=key, eager=eager).float()
             x0, eps = to_x0_eps(self.prediction, out, x, a, s)
             if clip:  # a clean image lies in [-1, 1]; eps follows from the clipped x0
                 x0 = x0.clamp(-1, 1)

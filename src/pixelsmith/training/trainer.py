@@ -102,6 +102,7 @@ class Trainer:
             self.nets.to(memory_format=torch.channels_last)
         self.objective: Objective = OBJECTIVES.get(cfg.objective.name)(
             cfg.objective, self.nets, self.info, self.device, shard=shard)
+        self.objective.sample_graphs = False  # grids and evaluations sample eagerly
         self.phases = self.objective.phases()
         for phase in self.phases:
             LRSchedule.remember_initial(phase.optimizer)
