@@ -31,7 +31,7 @@ import torch
 from pixelsmith.devices import PRECISIONS, describe_device
 from pixelsmith.errors import PixelsmithError
 from pixelsmith.generate import generate, load_model, write_images
-from pixelsmith.generate.loading import sampling_settings
+from pixelsmith.generate.loading import run_or_packaged, sampling_settings
 from pixelsmith.generate.sampler_options import sampler_overrides
 from pixelsmith.metrics.base import EvalContext
 from pixelsmith.metrics.evaluate import (
@@ -99,14 +99,12 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{len(rows)} rows of {args.from_json} | `{command}`")
         report(rows, args.plot, rows[0]["num"] if rows else args.num)
         return
-    if (args.run is None) == (args.model is None):
-        sys.exit("give a run folder or --model NAME (one of the two)")
-    source, label = opened(args.run) if args.run else opened(args.model, packaged=True)
+    source, label = opened(args.run, args.model)
     samplers = [s.strip() for s in args.samplers.split(",") if s.strip()]
     nfes = [int(n) for n in args.nfe.split(",")]
     for s in samplers:
         SAMPLERS.entry(s)  # an unknown name fails before any work
-    others = [opened(run, packaged=not Path(run).exists(), what="--compare")
+    others = [opened(run, None) if Path(run).exists() else opened(None, run, "--compare")
               for run in args.compare]
 
     base = load_model(source, device=args.device)
@@ -145,18 +143,14 @@ def main(argv: list[str] | None = None) -> None:
     report(rows, args.plot, args.num)
 
 
-def opened(name: str, packaged: bool = False, what: str = ""):
-    """(what load_model takes, its label): a run folder or checkpoint as it is; a packaged
-    model's checkpoint (its weights checked against the manifest's hash), "packaged NAME".
-    ``what``: the option that named a folder or a packaged model, for the error."""
-    if not packaged:
-        return name, name
-    from pixelsmith.zoo.loading import card_checkpoint, find_card
-
+def opened(run: str | None, model: str | None, what: str = ""):
+    """(what load_model takes, its label): the run folder or checkpoint given, or the
+    packaged generator ``model`` (weights checked against the manifest's hash), labelled
+    "packaged NAME". ``what``: the option that named a packaged model, for the error."""
     try:
-        return card_checkpoint(find_card(name)), f"packaged {name}"
+        return run_or_packaged(run, model), run or f"packaged {model}"
     except PixelsmithError as e:
-        sys.exit(f"{what} {name}: no such run folder, and {e}" if what else str(e))
+        sys.exit(f"{what} {model}: no such run folder, and {e}" if what else str(e))
 
 
 def emit(row: dict, path: Path | None) -> None:

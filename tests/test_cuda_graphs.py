@@ -55,6 +55,15 @@ def test_on_the_cpu_the_call_is_the_function_itself():
     assert captures(obj) == 0 and len(calls) == 1
 
 
+def test_a_call_disabled_by_a_failed_capture_stays_disabled():
+    obj = objective("cpu")
+    net = obj.nets["denoiser"]
+    call = obj.network_call(net, bf16=False)
+    assert not call.disabled  # graphs on: used wherever the device is CUDA
+    call.disabled = True  # what a failed capture leaves
+    assert obj.network_call(net, bf16=False) is call and call.disabled  # not retried
+
+
 def tiny_trainer(device: str, tmp_path) -> Trainer:
     cfg = load_config(DIGITS, ["model.width=8", "model.max_width=16", "train.steps=1",
                                "train.num_samples=4", "train.progress=false",

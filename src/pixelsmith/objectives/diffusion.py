@@ -174,7 +174,8 @@ class DiffusionObjective(Objective):
                     return guided(net, x, t, c, guidance, classes)
 
             self._calls[k] = GraphedCall(call)
-        self._calls[k].disabled = not (self.cfg.cuda_graphs and self.sample_graphs)
+            # set once: a capture that failed disables the call for good
+            self._calls[k].disabled = not (self.cfg.cuda_graphs and self.sample_graphs)
         return self._calls[k]
 
     def denoiser(self, net, grid: Grid, c: torch.Tensor | None, *, clip: bool,
