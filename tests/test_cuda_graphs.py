@@ -1,7 +1,8 @@
 """CUDA graphs for the denoiser call while sampling: the same images as eager sampling
 with every sampler, guidance and RePaint, one capture per batch shape reused across
 batches, a new capture when the weights move. The GPU tests need CUDA (`pytest -m gpu`);
-the first one checks the CPU path here too."""
+three run anywhere: the CPU path, a failed capture's call staying off, and training runs
+sampling without graphs."""
 
 from pathlib import Path
 
